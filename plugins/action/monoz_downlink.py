@@ -1,0 +1,78 @@
+# Copyright (c) 2026, monoz.link contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Action plugin for monoz_downlink: send on the controller without a module process.
+
+A module call costs about 0.33 s in process start and imports; a task that
+runs on the controller anyway (local connection or ``delegate_to:
+localhost``, the normal case for an API module) can do the same work inside
+the worker for a few milliseconds.  Both paths share every line of behaviour
+in ``module_utils``: same argument spec, same validation, same runner, and the
+same masking of no_log values.  Any task this path cannot reproduce exactly
+(another host, become, async, a task ``environment``) runs the module.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.monoz.link.plugins.module_utils._api_client import HAS_REQUESTS
+from ansible_collections.monoz.link.plugins.module_utils._downlink_args import downlink_module_kwargs
+from ansible_collections.monoz.link.plugins.module_utils._downlink_runner import run_downlink
+
+MODULE_NAME = "monoz.link.monoz_downlink"
+# "module" forces the module path (tests use it to compare both paths);
+# "controller" is the default behaviour where possible.
+EXECUTION_ENV = "MONOZ_DOWNLINK_EXECUTION"
+
+
+class ActionModule(ActionBase):
+    _supports_check_mode = True
+    _supports_async = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp  # unused since ansible-core 2.12
+        if not self._can_run_on_controller():
+            result.update(self._execute_module(
+                module_name=MODULE_NAME, task_vars=task_vars, wrap_async=self._task.async_val
+            ))
+            return result
+        result.update(self._run_in_process())
+        return result
+
+    def _can_run_on_controller(self) -> bool:
+        if os.environ.get(EXECUTION_ENV, "controller") == "module":
+            return False
+        # The module would run as another user, in the background, or with a
+        # task environment (which may carry MONOZ_* fallbacks): let it.
+        # An unset environment keyword arrives as [{}].
+        if self._task.async_val or self._play_context.become or any(self._task.environment or ()):
+            return False
+        # requests missing on the controller: the module reports
+        # missing_required_lib from wherever it runs.
+        return HAS_REQUESTS and getattr(self._connection, "transport", None) == "local"
+
+    def _run_in_process(self) -> dict:
+        kwargs = downlink_module_kwargs()
+        kwargs.pop("supports_check_mode")
+        validation = ArgumentSpecValidator(**kwargs).validate(dict(self._task.args))
+        no_log_values = validation._no_log_values  # pylint: disable=protected-access
+        if validation.error_messages:
+            errors = validation.errors
+            msg = errors.msg
+            if any(type(error).__name__ == "UnsupportedError" for error in errors):
+                msg = f"Unsupported parameters for ({MODULE_NAME}) module: {msg}"
+            return remove_values({"failed": True, "msg": msg}, no_log_values)
+        run = run_downlink(validation.validated_parameters, bool(self._task.check_mode))
+        task_result = dict(run.result)
+        task_result.setdefault("failed", False)
+        if run.warnings:
+            task_result["warnings"] = list(run.warnings)
+        # The module masks no_log values in everything it returns; so must we.
+        return remove_values(task_result, no_log_values)

@@ -1,0 +1,319 @@
+# Copyright (c) 2026, monoz.link contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""HTTP client for the Monoz Link API.
+
+Private to the monoz.link collection: not a public API, it may change without notice.
+
+One job: send one Publish/Message request over a pooled ``requests.Session``,
+retry exactly the transient faults, and turn every other outcome into a typed
+exception.  It never calls ``fail_json``; the caller decides how to report.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import random
+import time
+import traceback
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote
+
+REQUESTS_IMPORT_ERROR: str | None
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+except ImportError:  # pragma: no cover - exercised through missing_required_lib
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+
+DEFAULT_API_URL = "https://link.monoz.io/api/v1"
+
+# Statuses that say "the request did not take effect, try again later".
+# 500 is deliberately absent: the vendor documents it as a described server
+# error, and a retry after a 500 may publish the downlink twice.
+RETRY_STATUSES = frozenset((429, 502, 503, 504))
+
+# Back-off: full jitter over an exponential ceiling (AWS architecture blog
+# "Exponential Backoff And Jitter"), so a fleet of workers that failed
+# together does not retry together.
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+# A Retry-After header is honoured but clamped: a misbehaving proxy saying
+# "come back in a day" must not hang a playbook.
+RETRY_AFTER_MAX_SECONDS = 120.0
+
+# Keep error messages readable when a proxy answers with a whole HTML page.
+BODY_SNIPPET_CHARS = 200
+
+
+class MonozError(Exception):
+    """Base of every error raised by the client."""
+
+    def __init__(self, message: str, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.attempts = attempts
+
+
+class MonozTransportError(MonozError):
+    """No usable HTTP response: connection failure, timeout, redirect, broken body."""
+
+
+@dataclass
+class PublishResult:
+    """Outcome of one downlink: the last HTTP status, the API's body, attempts made."""
+
+    status_code: int
+    response: dict = field(default_factory=dict)
+    attempts: int = 1
+
+
+class MonozAPIError(MonozError):
+    """The API answered with a status other than 200."""
+
+    def __init__(self, message: str, result: PublishResult) -> None:
+        super().__init__(message, attempts=result.attempts)
+        self.result = result
+
+    @property
+    def status_code(self) -> int:
+        return self.result.status_code
+
+
+class MonozAuthError(MonozAPIError):
+    """HTTP 401: the key is wrong for the org, so it is wrong for every device."""
+
+
+def status_phrase(status_code: int) -> str:
+    """``404`` -> ``'404 Not Found'``; unknown codes stay bare."""
+    try:
+        return f"{status_code} {http.HTTPStatus(status_code).phrase}"
+    except ValueError:
+        return str(status_code)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), clamped."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if moment is None:
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX_SECONDS)
+
+
+def backoff_delay(retry_number: int, rng: random.Random | None = None) -> float:
+    """Full-jitter exponential back-off for the ``retry_number``-th retry (1-based)."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * (2 ** (retry_number - 1)))
+    return (rng or random).uniform(0, ceiling)
+
+
+def _decode_body(response) -> tuple[dict, str | None]:
+    """The API's JSON object, or ``({}, snippet)`` when the body is not a JSON object."""
+    text = response.text or ""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body, None
+    snippet = " ".join(text.split())[:BODY_SNIPPET_CHARS]
+    return {}, snippet or "empty body"
+
+
+class MonozClient:
+    """Sends downlinks for one org over one pooled keep-alive session.
+
+    Thread-safe for concurrent ``publish`` calls: ``requests.Session`` shares
+    its connection pool between threads, and every other attribute is read-only
+    after construction.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        org_id: str,
+        api_key: str,
+        timeout: float = 30.0,
+        validate_certs: bool = True,
+        retries: int = 3,
+        pool_size: int = 8,
+        sleep=time.sleep,
+        before_attempt=None,
+        on_retry=None,
+        session=None,
+    ) -> None:
+        self.org_id = org_id
+        self.publish_url = f"{api_url.rstrip('/')}/{quote(org_id, safe='')}/Publish/Message"
+        self.timeout = timeout
+        self.retries = retries
+        self._api_key = api_key
+        self._sleep = sleep
+        # Called before every HTTP attempt, retries included: the rate limiter.
+        self._before_attempt = before_attempt
+        # Called as on_retry(iccid, attempt, reason, delay) before each pause.
+        self._on_retry = on_retry
+        self._session = session if session is not None else self._new_session(pool_size, validate_certs)
+
+    def _new_session(self, pool_size: int, validate_certs: bool):
+        session = requests.Session()
+        # The pool must hold one connection per worker, or workers queue for
+        # sockets and each overflow request pays a new TCP/TLS handshake.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.verify = validate_certs
+        session.headers.update({
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-API-Key": self._api_key,
+            "User-Agent": "monoz.link-ansible-collection",
+        })
+        return session
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> MonozClient:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def redact(self, text: str) -> str:
+        """Belt and braces: no exception text may carry the key out."""
+        if self._api_key and self._api_key in text:
+            text = text.replace(self._api_key, "********")
+        return text
+
+    def publish(self, body: dict) -> PublishResult:
+        """POST one downlink; return on HTTP 200, raise MonozError otherwise."""
+        iccid = body.get("ICCID", "?")
+        # Serialise once, outside the retry loop: the bytes on the wire are
+        # identical for every attempt.
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        attempts = 0
+        while True:
+            attempts += 1
+            if self._before_attempt is not None:
+                self._before_attempt()
+            retry_after = None
+            try:
+                response = self._session.post(
+                    self.publish_url, data=payload, timeout=self.timeout, allow_redirects=False
+                )
+            except requests.exceptions.ConnectionError as exc:
+                # Refused or reset before any response: the API never answered,
+                # the design counts it as transient.  ConnectTimeout is a
+                # ConnectionError too; ReadTimeout is not (handled below).
+                retry_reason = "connection error"
+                last_error: MonozError = MonozTransportError(
+                    f"Could not reach the API at {self.publish_url} for ICCID {iccid}: {self._describe(exc)}",
+                    attempts,
+                )
+            except requests.exceptions.Timeout as exc:
+                # A read timeout means the server may have published already:
+                # never retried, or the device could get the message twice.
+                raise MonozTransportError(
+                    f"Timed out after {self.timeout:g}s waiting for the API to answer for ICCID {iccid}"
+                    f" ({self._describe(exc)}); not retried because the message may have been published",
+                    attempts,
+                ) from None
+            except requests.exceptions.RequestException as exc:
+                raise MonozTransportError(
+                    f"Request for ICCID {iccid} failed: {self._describe(exc)}", attempts
+                ) from None
+            else:
+                try:
+                    return self._read_result(response, iccid, attempts)
+                except MonozAPIError as exc:
+                    if exc.status_code not in RETRY_STATUSES:
+                        raise
+                    retry_reason = f"HTTP {status_phrase(exc.status_code)}"
+                    if exc.status_code == 429:
+                        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    last_error = exc
+            if attempts > self.retries:
+                # Say that the budget is spent, not just what the last fault was.
+                last_error.message = f"{last_error.message} (stopping after {attempts} attempts)"
+                last_error.args = (last_error.message,)
+                raise last_error
+            delay = retry_after if retry_after is not None else backoff_delay(attempts)
+            if self._on_retry is not None:
+                self._on_retry(iccid, attempts, retry_reason, delay)
+            self._sleep(delay)
+
+    def _read_result(self, response, iccid: str, attempts: int) -> PublishResult:
+        try:
+            body, snippet = _decode_body(response)
+        except requests.exceptions.RequestException as exc:
+            # The connection broke while the body was streaming in.
+            raise MonozTransportError(
+                f"HTTP {status_phrase(response.status_code)} for ICCID {iccid}, but the connection broke"
+                f" while reading the body: {self._describe(exc)}",
+                attempts,
+            ) from None
+        result = PublishResult(status_code=response.status_code, response=body, attempts=attempts)
+        # Success is the HTTP status alone: newer API versions drop "Error",
+        # so its absence must not turn a delivery into a failure.
+        if response.status_code == 200:
+            return result
+        if 300 <= response.status_code < 400:
+            # Following a redirect would resend the API key to wherever the
+            # Location points; refuse and say where it pointed.
+            location = response.headers.get("Location", "no Location header")
+            raise MonozTransportError(
+                f"HTTP {status_phrase(response.status_code)} for ICCID {iccid}: the API redirected to"
+                f" {self.redact(location)}; redirects are not followed, check api_url",
+                attempts,
+            )
+        api_message = body.get("Message") if body else None
+        detail = str(api_message) if api_message not in (None, "") else f"response was not JSON: {snippet!r}"
+        message = f"HTTP {status_phrase(response.status_code)} for ICCID {iccid}: {self.redact(detail)}"
+        if response.status_code == 401:
+            raise MonozAuthError(
+                f"{message} (the api_key was refused for org_id {self.org_id!r}: check the key and its permissions)",
+                result,
+            )
+        raise MonozAPIError(message, result)
+
+    def _describe(self, exc: Exception) -> str:
+        return self.redact(_root_cause(exc))
+
+
+def _root_cause(exc: Exception) -> str:
+    """The innermost reason of a requests/urllib3 error, without the pool's noise.
+
+    ``requests`` wraps ``MaxRetryError`` wrapping ``NewConnectionError`` whose
+    text repeats the pool and URL; users need "Connection refused".
+    """
+    reason = exc
+    for _depth in range(5):
+        inner = getattr(reason, "reason", None)
+        if inner is None and reason.args and isinstance(reason.args[0], BaseException):
+            inner = reason.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        reason = inner
+    text = str(reason)
+    # urllib3 prefixes "HTTPConnection(host=..., port=...): "; the rest is the news.
+    if "): " in text:
+        text = text.split("): ", 1)[1]
+    return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
