@@ -134,7 +134,8 @@ def _decode_body(response) -> tuple[dict, str | None]:
         body = None
     if isinstance(body, dict):
         return body, None
-    snippet = " ".join(text.split())[:BODY_SNIPPET_CHARS]
+    # Not cut here: the caller redacts first, so a cut cannot split the key.
+    snippet = " ".join(text.split())
     return {}, snippet or "empty body"
 
 
@@ -170,6 +171,9 @@ class MonozClient:
         self._before_attempt = before_attempt
         # Called as on_retry(iccid, attempt, reason, delay) before each pause.
         self._on_retry = on_retry
+        # Passed on every request, not only set on the session: requests lets
+        # REQUESTS_CA_BUNDLE override session.verify=False (psf/requests#3829).
+        self._verify = validate_certs
         self._session = session if session is not None else self._new_session(pool_size, validate_certs)
 
     def _new_session(self, pool_size: int, validate_certs: bool):
@@ -198,10 +202,27 @@ class MonozClient:
         self.close()
 
     def redact(self, text: str) -> str:
-        """Belt and braces: no exception text may carry the key out."""
-        if self._api_key and self._api_key in text:
-            text = text.replace(self._api_key, "********")
+        """Belt and braces: no exception or server text may carry the key out.
+
+        Also the key as repr() quotes it: requests puts a header value that
+        has control characters into its error message that way.
+        """
+        if not self._api_key:
+            return text
+        for form in (self._api_key, repr(self._api_key)[1:-1]):
+            if form in text:
+                text = text.replace(form, "********")
         return text
+
+    def redact_body(self, body):
+        """The API's JSON body with every string that holds the key redacted."""
+        if isinstance(body, dict):
+            return {key: self.redact_body(value) for key, value in body.items()}
+        if isinstance(body, list):
+            return [self.redact_body(value) for value in body]
+        if isinstance(body, str):
+            return self.redact(body)
+        return body
 
     def publish(self, body: dict) -> PublishResult:
         """POST one downlink; return on HTTP 200, raise MonozError otherwise."""
@@ -217,8 +238,16 @@ class MonozClient:
             retry_after = None
             try:
                 response = self._session.post(
-                    self.publish_url, data=payload, timeout=self.timeout, allow_redirects=False
+                    self.publish_url, data=payload, timeout=self.timeout, allow_redirects=False, verify=self._verify
                 )
+            except requests.exceptions.SSLError as exc:
+                # An SSLError is a ConnectionError to requests, but an
+                # untrusted certificate does not heal with a retry.
+                raise MonozTransportError(
+                    f"TLS error talking to {self.publish_url} for ICCID {iccid}: {self._describe(exc)};"
+                    " trust the API's CA with REQUESTS_CA_BUNDLE, or set validate_certs false for a test server",
+                    attempts,
+                ) from None
             except requests.exceptions.ConnectionError as exc:
                 # Refused or reset before any response: the API never answered,
                 # the design counts it as transient.  ConnectTimeout is a
@@ -270,6 +299,9 @@ class MonozClient:
                 f" while reading the body: {self._describe(exc)}",
                 attempts,
             ) from None
+        if body and response.status_code != 200:
+            # A server that echoes the request could hand the key back.
+            body = self.redact_body(body)
         result = PublishResult(status_code=response.status_code, response=body, attempts=attempts)
         # Success is the HTTP status alone: newer API versions drop "Error",
         # so its absence must not turn a delivery into a failure.
@@ -285,7 +317,10 @@ class MonozClient:
                 attempts,
             )
         api_message = body.get("Message") if body else None
-        detail = str(api_message) if api_message not in (None, "") else f"response was not JSON: {snippet!r}"
+        if api_message not in (None, ""):
+            detail = str(api_message)
+        else:
+            detail = f"response was not JSON: {self.redact(snippet)[:BODY_SNIPPET_CHARS]!r}"
         message = f"HTTP {status_phrase(response.status_code)} for ICCID {iccid}: {self.redact(detail)}"
         if response.status_code == 401:
             raise MonozAuthError(

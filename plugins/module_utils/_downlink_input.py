@@ -95,7 +95,10 @@ def validate_topic(topic, org_id: str, iccid: str, where: str = "topic") -> str:
         if char in topic:
             raise DownlinkInputError(f"{where} must not contain the {name}, got {topic!r}")
     full_topic = f"/{org_id}/{iccid}/sub{topic}"
-    size = len(full_topic.encode("utf-8"))
+    try:
+        size = len(full_topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise DownlinkInputError(f"{where} is not valid UTF-8 text (it holds a lone surrogate)") from None
     if size > MAX_TOPIC_BYTES:
         raise DownlinkInputError(
             f"{where} is too long: the whole MQTT topic {full_topic[:40]!r}... would be {size} bytes,"

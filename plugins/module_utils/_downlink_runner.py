@@ -46,6 +46,13 @@ def _check_connection_options(params: dict) -> None:
         if value is None or not str(value).strip():
             env = {"org_id": "MONOZ_ORG_ID", "api_key": "MONOZ_API_KEY"}[name]
             raise DownlinkInputError(f"{name} is required: set the option or the {env} environment variable")
+    # A key read from a file often ends in a newline; HTTP headers cannot
+    # carry it, and requests would quote the whole key in its error.
+    params["api_key"] = params["api_key"].strip()
+    if any(ord(char) < 32 or ord(char) == 127 for char in params["api_key"]):
+        raise DownlinkInputError("api_key must not contain control characters (the value is not shown)")
+    if any(0xD800 <= ord(char) <= 0xDFFF for char in params["org_id"]):
+        raise DownlinkInputError("org_id is not valid UTF-8 text (it holds a lone surrogate)")
     url = urlsplit(params["api_url"] or "")
     if url.scheme not in ("http", "https") or not url.netloc:
         raise DownlinkInputError(f"api_url must be an http:// or https:// URL, got {params['api_url']!r}")
@@ -81,6 +88,9 @@ class _RetryLog:
 def run_downlink(params: dict, check_mode: bool, client_factory=MonozClient) -> DownlinkRun:
     """Validate everything, then send (or plan, in check mode); never raises for bad input."""
     run = DownlinkRun()
+    # A copy: normalising (say, stripping the key) must not change the
+    # caller's params, which Ansible masks and echoes as "invocation".
+    params = dict(params)
     try:
         _check_connection_options(params)
         org_id = params["org_id"]

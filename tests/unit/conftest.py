@@ -1,0 +1,42 @@
+# Copyright (c) 2026, monoz.link contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+
+import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+
+@pytest.fixture(autouse=True)
+def no_sockets(monkeypatch):
+    """Unit tests never touch the network: any connect attempt fails the test."""
+    attempts = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError(f"unit tests must not open sockets (tried {address!r})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    yield
+    assert not attempts, f"a test tried to open a socket: {attempts}"
+
+
+@pytest.fixture(autouse=True)
+def no_monoz_environment(monkeypatch):
+    """The module's env fallbacks must not pick up the developer's own settings."""
+    for name in ("MONOZ_ORG_ID", "MONOZ_API_KEY", "MONOZ_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# No example database, and Hypothesis' caches outside the collection tree:
+# a .hypothesis/ directory at the collection root would end up in the build.
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "monoz-link-unit-hypothesis"))
+settings.register_profile("monoz_unit", database=None, deadline=None)
+settings.load_profile("monoz_unit")
