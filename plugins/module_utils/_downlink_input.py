@@ -202,8 +202,8 @@ def build_batch(org_id: str, devices, defaults: dict) -> list[Downlink]:
     """
     if not isinstance(devices, list):
         raise DownlinkInputError(f"devices must be a list, got {_describe_type(devices)}")
-    if not devices:
-        raise DownlinkInputError("devices must not be empty")
+    # An empty list is a valid, if dull, batch: a dynamic fleet query that
+    # found nothing must not fail the play.
     downlinks = []
     for index, element in enumerate(devices):
         if isinstance(element, dict):

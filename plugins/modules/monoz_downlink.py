@@ -55,7 +55,7 @@ options:
         C(format) and C(retain), which override the task-level options for that device.
       - Several messages for one ICCID go out one after another in list order; if one fails, the later
         ones for that ICCID are not attempted. Different devices are sent to in parallel.
-      - Results come back in input order in RV(results).
+      - Results come back in input order in RV(results). An empty list sends nothing and reports RV(ignore:changed=false).
     type: list
     elements: raw
   message:

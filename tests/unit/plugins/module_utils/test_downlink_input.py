@@ -334,7 +334,11 @@ def test_batch_without_task_message_is_fine_when_every_device_has_one():
     assert [d.body["Message"] for d in downlinks] == ["a", "b"]
 
 
-@pytest.mark.parametrize("devices, fragment", [([], "must not be empty"), ("1", "must be a list")])
+def test_empty_devices_is_an_empty_batch():
+    assert build_batch("mti", [], {"message": "x"}) == []
+
+
+@pytest.mark.parametrize("devices, fragment", [("1", "must be a list"), ({"iccid": "1"}, "must be a list")])
 def test_devices_must_be_a_non_empty_list(devices, fragment):
     with pytest.raises(DownlinkInputError, match=fragment):
         build_batch(ORG, devices, DEFAULTS)
