@@ -204,8 +204,10 @@ sanity: ansible-test-tree
 	  at "sanity: core 2.21, Python $$v, $(SANITY_VERSION_TESTS)" \
 	    $(ENV_221) ansible-test sanity --venv --python $$v --color no $(SANITY_VERSION_TESTS)
 	done
-	at "sanity: core 2.19, Python 3.11, all tests" \
-	  $(ENV_219) ansible-test sanity --venv --python 3.11 --color no
+	# the oldest core checks what differs between versions; the style tests
+	# (pylint, pep8, yamllint...) already ran above, and CI has 20 minutes
+	at "sanity: core 2.19, Python 3.11, $(SANITY_VERSION_TESTS)" \
+	  $(ENV_219) ansible-test sanity --venv --python 3.11 --color no $(SANITY_VERSION_TESTS)
 	exit $$failed
 
 .PHONY: units
@@ -237,7 +239,7 @@ endef
 # (exit 5, "no tests collected", fails too). Both controllers run tests/e2e;
 # the reliability suite (tests/reliability: chaos, crash, hostile input,
 # secrets, TLS) exercises the module rather than ansible-core and runs once.
-E2E_PATHS_221 ?= $(wildcard tests/e2e tests/reliability)
+E2E_PATHS_221 ?= $(wildcard tests/e2e tests/reliability emulator/tests)
 E2E_PATHS_219 ?= $(wildcard tests/e2e)
 .PHONY: integration
 integration: $(STAMP_MAIN) $(STAMP_219) links
@@ -301,7 +303,7 @@ bench: $(STAMP_BENCH) links
 
 .PHONY: chaos
 chaos: $(STAMP_MAIN) links
-	test -f "$(CHAOS_SCRIPT)" --devices 20000 || { echo "ERROR: $(CHAOS_SCRIPT) does not exist yet" >&2; exit 1; }
+	test -f "$(CHAOS_SCRIPT)" || { echo "ERROR: $(CHAOS_SCRIPT) does not exist yet" >&2; exit 1; }
 	$(ENV_221) PYTHONPATH="$(ROOT)/emulator" "$(VENV)/bin/python" "$(CHAOS_SCRIPT)" --devices 20000
 
 # --- the whole suite -------------------------------------------------------------

@@ -49,6 +49,8 @@ def parse_body(raw: bytes) -> Any:
         return json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
         raise BadRequest(f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("Request body is JSON nested too deeply") from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -117,6 +119,8 @@ def validate_publish(org: str, body: Any) -> PublishRequest:
             json.loads(message, parse_constant=_reject_constant)
         except (json.JSONDecodeError, ValueError) as exc:
             raise BadRequest(f"Message is not valid JSON text (Format 0): {exc}") from None
+        except RecursionError:
+            raise BadRequest("Message is JSON nested too deeply (Format 0)") from None
 
     retain = body.get("RetainLastMessage", False)
     if not isinstance(retain, bool):

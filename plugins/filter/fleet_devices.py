@@ -9,14 +9,14 @@ name: fleet_devices
 short_description: Normalise a device list for a fleet push
 version_added: 0.1.0
 author:
-  - monoz.link contributors
+  - monoz.link contributors (@monoz-link)
 description:
   - >-
     Turns a list of ICCID strings (or integers) and dicts with an C(iccid) key into a list of dicts
     C({iccid: <digits>, <per-device variables>...}), the shape the P(monoz.link.fleet_push#role) role works on.
   - Every ICCID is checked (digits only, 1 to 22 of them) on the controller, so a typo fails before anything is sent;
     the error names the element's index.
-  - Used by the P(monoz.link.fleet_push#role) role for O(monoz.link.fleet_push#role:fleet_push_devices).
+  - Used by the P(monoz.link.fleet_push#role) role for O(monoz.link.fleet_push#role:main:fleet_push_devices).
 options:
   _input:
     description: ICCID strings or dicts with key C(iccid) plus any per-device variables.

@@ -9,7 +9,7 @@ name: inventory_devices
 short_description: Turn inventory hosts into a device list for a fleet push
 version_added: 0.1.0
 author:
-  - monoz.link contributors
+  - monoz.link contributors (@monoz-link)
 description:
   - >-
     For each host name in the input, reads the host's variables from O(hostvars) and returns a device dict
@@ -18,7 +18,7 @@ description:
   - Copied are the host's own variables (inventory, C(group_vars), C(host_vars), facts set earlier) plus
     C(inventory_hostname) and C(group_names); Ansible's magic variables (C(groups), C(playbook_dir), ...),
     C(ansible_*) connection variables and C(fleet_push_*) role variables are left out.
-  - Used by the P(monoz.link.fleet_push#role) role for O(monoz.link.fleet_push#role:fleet_push_inventory_group).
+  - Used by the P(monoz.link.fleet_push#role) role for O(monoz.link.fleet_push#role:main:fleet_push_inventory_group).
 options:
   _input:
     description: Inventory host names, for example C(groups['sensors']).

@@ -9,7 +9,7 @@ name: report_rows
 short_description: Rows of a fleet push report from monoz_downlink results
 version_added: 0.1.0
 author:
-  - monoz.link contributors
+  - monoz.link contributors (@monoz-link)
 description:
   - Reduces each entry of the RV(monoz.link.monoz_downlink#module:results) list to the report row
     C({iccid, status, status_code, msg}), with C(msg) null unless the device failed.

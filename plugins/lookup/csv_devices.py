@@ -9,7 +9,7 @@ name: csv_devices
 short_description: Read a device list from a CSV file on the controller
 version_added: 0.1.0
 author:
-  - monoz.link contributors
+  - monoz.link contributors (@monoz-link)
 description:
   - Reads one or more CSV files with a header row and returns one dict per data row, C(iccid) plus every other column
     as a per-device variable (all values strings, surrounding blanks stripped).
@@ -18,7 +18,7 @@ description:
   - Relative paths are searched like M(ansible.builtin.copy) sources, in the role's and play's C(files) directories
     and then the playbook directory.
   - Use it with C(query) (or C(wantlist=true)) to get the list of devices.
-  - Used by the P(monoz.link.fleet_push#role) role for O(monoz.link.fleet_push#role:fleet_push_devices_csv).
+  - Used by the P(monoz.link.fleet_push#role) role for O(monoz.link.fleet_push#role:main:fleet_push_devices_csv).
 options:
   _terms:
     description: Paths of CSV files; the rows of all of them are returned, in order.

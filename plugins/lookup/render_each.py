@@ -9,7 +9,7 @@ name: render_each
 short_description: Build the per-device downlinks of a fleet push, rendering a template once per device
 version_added: 0.1.0
 author:
-  - monoz.link contributors
+  - monoz.link contributors (@monoz-link)
 description:
   - Takes a list of device dicts (C(iccid) plus per-device variables) and returns, for each, the element to pass in
     O(monoz.link.monoz_downlink#module:devices) - C({iccid, message}) plus C(topic), C(qos) and C(format) when the

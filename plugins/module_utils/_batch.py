@@ -50,6 +50,7 @@ class BatchRun:
         self._stop = threading.Event()
         self._chains_lock = threading.Lock()
         self._chains = None
+        self._shared_response: dict | None = None
 
     def pending_chains(self) -> dict:
         """ICCID -> indices still to send, in input order; journaled ones are marked skipped."""
@@ -136,7 +137,17 @@ class BatchRun:
             except (OSError, JournalError) as exc:
                 # The device has the message; only the record of it is lost.
                 self.journal_errors.append(f"ICCID {downlink.iccid}: {exc}")
-        return device_result(downlink.iccid, STATUS_SENT, outcome.status_code, outcome.response, outcome.attempts)
+        return device_result(downlink.iccid, STATUS_SENT, outcome.status_code, self._share(outcome.response), outcome.attempts)
+
+    def _share(self, response: dict) -> dict:
+        # Nearly every success body is the same {"Error": false, ...}: keep
+        # one copy instead of 100,000 equal dicts (35 MB at that size).
+        # Results are read-only once returned, so sharing is safe.
+        shared = self._shared_response
+        if shared is not None and response == shared:
+            return shared
+        self._shared_response = response
+        return response
 
 
 def summarise(results: list) -> dict:

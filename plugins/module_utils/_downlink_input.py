@@ -61,6 +61,11 @@ def downlink_digest(org_id: str, body: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def _refuse_constant(name: str):
+    # Python's json accepts NaN and Infinity; JSON (RFC 8259) and the API do not.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _describe_type(value) -> str:
     return type(value).__name__
 
@@ -128,7 +133,7 @@ def validate_retain(retain, where: str = "retain") -> bool | None:
 
 def serialise_message(message, fmt: str | None, where: str = "message") -> tuple[str, int]:
     """Return the API's ``(Message, Format)`` for a message and an optional format name."""
-    if fmt is not None and fmt not in FORMAT_CODES:
+    if fmt is not None and (not isinstance(fmt, str) or fmt not in FORMAT_CODES):
         raise DownlinkInputError(
             f"{where.replace('message', 'format')} must be one of json, text; got {fmt!r}"
         )
@@ -138,17 +143,21 @@ def serialise_message(message, fmt: str | None, where: str = "message") -> tuple
             text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise DownlinkInputError(f"{where} cannot be serialised to JSON: {exc}") from None
+        except RecursionError:
+            raise DownlinkInputError(f"{where} is nested too deeply to serialise to JSON") from None
         fmt = fmt or "json"
     elif isinstance(message, str):
         text = message
         fmt = fmt or "text"
         if fmt == "json":
             try:
-                json.loads(text)
+                json.loads(text, parse_constant=_refuse_constant)
             except ValueError as exc:
                 raise DownlinkInputError(
                     f"{where} is not valid JSON but format is json: {exc}"
                 ) from None
+            except RecursionError:
+                raise DownlinkInputError(f"{where} is JSON nested too deeply to check") from None
     elif message is None:
         raise DownlinkInputError(f"{where} is required")
     else:

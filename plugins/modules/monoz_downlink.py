@@ -18,7 +18,7 @@ description:
   - A downlink cannot be read back from the API, so the module cannot prove a message is already on a device;
     it reports RV(ignore:changed=true) whenever it publishes. Use O(journal) to make re-runs idempotent.
 author:
-  - monoz.link contributors
+  - monoz.link contributors (@monoz-link)
 extends_documentation_fragment:
   - monoz.link.connection
   - ansible.builtin.action_common_attributes

@@ -30,8 +30,9 @@ def no_sockets(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def no_monoz_environment(monkeypatch):
-    """The module's env fallbacks must not pick up the developer's own settings."""
-    for name in ("MONOZ_ORG_ID", "MONOZ_API_KEY", "MONOZ_API_URL"):
+    """Neither the module's env fallbacks nor requests' CA/proxy settings may come from the machine."""
+    for name in ("MONOZ_ORG_ID", "MONOZ_API_KEY", "MONOZ_API_URL", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+                 "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
 
 

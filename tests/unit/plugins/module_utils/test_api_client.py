@@ -88,6 +88,23 @@ def test_body_is_compact_json_with_non_ascii_kept_as_utf8():
     assert session.calls[0].data == expected
 
 
+def test_ca_bundle_from_the_environment_is_read_once_and_used_for_verification(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/monoz/ca.pem")
+    session = FakeSession(ok())
+    make_client(session).publish(BODY)
+    assert session.calls[0].kwargs["verify"] == "/etc/monoz/ca.pem"
+
+
+def test_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    proxied = MonozClient(api_url="https://link.example.invalid/api/v1", org_id="mti", api_key="k")
+    assert proxied._session.proxies.get("https") == "http://127.0.0.1:3128"
+    monkeypatch.setenv("NO_PROXY", "link.example.invalid")
+    direct = MonozClient(api_url="https://link.example.invalid/api/v1", org_id="mti", api_key="k")
+    assert "https" not in direct._session.proxies
+    assert proxied._session.trust_env is False
+
+
 def test_redirects_are_not_followed_and_timeout_is_passed():
     session = FakeSession(ok())
     make_client(session, timeout=7.5).publish(BODY)
@@ -170,9 +187,15 @@ def test_200_without_error_key_is_success():
     assert result == PublishResult(status_code=200, response=newer, attempts=1)
 
 
-def test_200_with_non_json_body_is_success_with_empty_response():
-    result = make_client(FakeSession(make_response(200, text="<html>OK</html>"))).publish(BODY)
-    assert result == PublishResult(status_code=200, response={}, attempts=1)
+@pytest.mark.parametrize("text", ["<html>OK</html>", "", "[1, 2]"])
+def test_200_whose_body_is_not_a_json_object_is_a_failure_not_retried(text):
+    # A captive portal or a web server at a wrong api_url answers 200 too;
+    # counting that as delivered would journal a message that never left.
+    session = FakeSession(make_response(200, text=text))
+    with pytest.raises(MonozTransportError, match="HTTP 200 for ICCID .* not the API's JSON.*check api_url") as caught:
+        make_client(session, retries=3).publish(BODY)
+    assert caught.value.attempts == 1
+    assert len(session.calls) == 1
 
 
 def test_200_with_error_true_is_still_success_because_status_decides():
