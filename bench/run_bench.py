@@ -1,0 +1,794 @@
+#!/usr/bin/env python3
+# Copyright (c) 2026, monoz.link contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Fleet push benchmark of monoz.link: uri loops, the module, the role, and the limits.
+
+    python bench/run_bench.py            # full run (make bench), ~10 minutes
+    python bench/run_bench.py --quick    # small N/M (make bench QUICK=1), < 2 minutes, writes results/quick.*
+    python bench/run_bench.py --python /path/to/venv/bin/python   # that venv's ansible-playbook
+
+For each scenario (emulated API latency, devices M, concurrency C) it starts the
+emulator (emulator/monoz_emulator, stopped by PID), then measures, for the same
+devices and the same message:
+
+  1. ansible.builtin.uri in a loop over N devices
+  2. monoz.link.monoz_downlink single mode in a loop over N devices, in-process on
+     the controller (action plugin) and as a module process (MONOZ_DOWNLINK_EXECUTION=module)
+  3. monoz.link.monoz_downlink batch mode over M devices at concurrency C
+  4. the monoz.link.fleet_push role over M devices (when roles/fleet_push exists)
+  5. a raw pooled requests client (C threads, one Session, pool C), and C / latency
+  6. the emulator's capacity (aiohttp clients, high concurrency)
+
+After every run it checks with the emulator that every device received its
+message over MQTT and that the API saw exactly the requests expected; a run
+that did not deliver is reported as such and fails the benchmark (exit 1).
+See bench/README.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+EMULATOR_DIR = ROOT / "emulator"
+PLAYBOOKS = BENCH_DIR / "playbooks"
+CALLBACKS = BENCH_DIR / "callback_plugins"
+DEFAULT_RESULTS = BENCH_DIR / "results"
+ROLE_MAIN = ROOT / "roles" / "fleet_push" / "tasks" / "main.yml"
+
+sys.path.insert(0, str(EMULATOR_DIR))
+
+try:
+    import psutil
+except ImportError:  # pragma: no cover
+    sys.exit("run_bench.py needs psutil: pip install -r requirements/bench.txt")
+
+from monoz_emulator.testing import EmulatorProcess, generated_iccid  # noqa: E402
+
+MESSAGE = {"apn": "iot.example", "interval": 300}
+MESSAGE_TEXT = json.dumps(MESSAGE, separators=(",", ":"))
+MB = 1024 * 1024
+
+# Targets of issue 5.
+TARGET_LIMIT_SHARE = 0.85      # batch >= 85 % of C / latency at 50 ms
+TARGET_URI_FACTOR = 100.0      # batch >= 100x the uri loop's msgs/s
+TARGET_RAW_SHARE = 0.50        # latency 0: batch >= 50 % of the raw pooled client
+TARGET_SINGLE_FACTOR = 5.0     # single-mode loop: >= 5x fewer seconds per item than uri
+TARGET_RSS_MB = 300.0          # 100,000-device push: peak RSS of the tree
+
+
+# --------------------------------------------------------------------------------------
+# measurement helpers
+# --------------------------------------------------------------------------------------
+class TreeSampler:
+    """Samples the RSS of a process and all its descendants every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.05, pss_interval: float = 1.0) -> None:
+        self.pid = pid
+        self.interval = interval
+        # PSS (shared pages divided among their sharers) does not count twice
+        # the pages a forked worker shares with ansible-playbook; reading it
+        # costs tens of ms for a big process, so it is sampled less often.
+        self.pss_interval = pss_interval
+        self.peak_pss = 0
+        self._next_pss = 0.0
+        self.peak_sum = 0
+        self.peak_single = 0
+        self.peak_procs = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def sample(self) -> None:
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        total = 0
+        for proc in procs:
+            try:
+                rss = proc.memory_info().rss
+            except psutil.Error:
+                continue
+            total += rss
+            self.peak_single = max(self.peak_single, rss)
+        self.peak_sum = max(self.peak_sum, total)
+        now = time.monotonic()
+        if now >= self._next_pss:
+            self._next_pss = now + self.pss_interval
+            self.peak_pss = max(self.peak_pss, sum(pss_bytes(proc.pid) for proc in procs))
+        self.peak_procs = max(self.peak_procs, len(procs))
+        self.samples += 1
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of one process (Linux smaps_rollup), 0 if unreadable."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """user+sys CPU of a live process and its live descendants."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_process(cmd: list, env: dict, timeout: float, log_dir: Path, name: str) -> dict:
+    """Run one command; wall time, exit code, peak tree RSS, CPU of the whole (waited) tree."""
+    out_path = log_dir / f"{name}.stdout"
+    err_path = log_dir / f"{name}.stderr"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=str(log_dir))
+        with TreeSampler(proc.pid) as sampler:
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # our own child, by PID
+                proc.wait()
+                rc = "timeout"
+        wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "rc": rc,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_rss_mb": sampler.peak_sum / MB,
+        "peak_rss_single_mb": sampler.peak_single / MB,
+        "peak_pss_mb": sampler.peak_pss / MB,
+        "peak_procs": sampler.peak_procs,
+        "rss_samples": sampler.samples,
+        "stdout": out_path.read_text(errors="replace"),
+        "stderr": err_path.read_text(errors="replace"),
+    }
+
+
+def tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------------------
+# the benchmark
+# --------------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.python = args.python
+        self.playbook_bin = str(Path(self.python).parent / "ansible-playbook")
+        if not os.path.exists(self.playbook_bin):
+            found = shutil.which("ansible-playbook")
+            if not found:
+                sys.exit(f"no ansible-playbook next to {self.python} nor on PATH")
+            self.playbook_bin = found
+        # Ansible finds the collection through a symlink to the repo root.
+        collections = workdir / "collections"
+        link = collections / "ansible_collections" / "monoz" / "link"
+        link.parent.mkdir(parents=True)
+        link.symlink_to(args.collection_root, target_is_directory=True)
+        self.collections = collections
+        self.inventory = workdir / "inventory.ini"
+        self.inventory.write_text(
+            f"localhost ansible_connection=local ansible_python_interpreter={self.python}\n", encoding="utf-8"
+        )
+        self.failures: list[str] = []
+        self.counter = 0
+
+    # -- environment -------------------------------------------------------------------
+    def ansible_env(self, module_path: bool = False, timings: Path | None = None) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MONOZ_"))}
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
+            "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
+            "ANSIBLE_CALLBACKS_ENABLED": "bench_timer",
+            "ANSIBLE_RETRY_FILES_ENABLED": "false",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_HOME": str(self.workdir / "ansible_home"),
+            "ANSIBLE_LOCAL_TEMP": str(self.workdir / "ansible_tmp"),
+            "ANSIBLE_PYTHON_INTERPRETER": self.python,
+            "ANSIBLE_DEPRECATION_WARNINGS": "false",
+        })
+        if timings is not None:
+            env["BENCH_TIMINGS_FILE"] = str(timings)
+        if module_path:
+            env["MONOZ_DOWNLINK_EXECUTION"] = "module"
+        return env
+
+    # -- emulator bookkeeping ------------------------------------------------------------
+    def prepare(self, emu: EmulatorProcess, latency_ms: float) -> None:
+        emu.reset()  # clears messages, received store, stats and faults
+        if latency_ms:
+            emu.set_faults(latency_ms=latency_ms)
+
+    def verify(self, emu: EmulatorProcess, expected: int, devices: int) -> dict:
+        """Did every device receive its message, and did the API see exactly `expected` requests?"""
+        timeout = max(30.0, expected / 200.0)
+        counts = emu.received_counts(wait_total=expected, timeout=timeout)
+        time.sleep(0.2)  # late duplicates would show up here
+        counts = emu.received_counts()
+        stats = emu.stats()
+        by_device = counts["by_device"]
+        sample_key = f"{emu.org}/{generated_iccid(devices - 1)}" if devices else None
+        payload_ok = True
+        if devices:
+            got = emu.received(generated_iccid(devices - 1))
+            payload_ok = bool(got) and all(r.get("payload") == MESSAGE_TEXT for r in got)
+        ok = (
+            counts["total"] == expected
+            and len(by_device) == devices
+            and all(v == expected // max(devices, 1) for v in by_device.values())
+            and stats.get("requests") == expected
+            and stats.get("by_status") == ({"200": expected} if expected else {})
+            and payload_ok
+        )
+        return {
+            "ok": ok,
+            "received": counts["total"],
+            "devices_reached": len(by_device),
+            "api_requests": stats.get("requests"),
+            "api_by_status": stats.get("by_status"),
+            "payload_ok": payload_ok,
+            "sample": sample_key,
+        }
+
+    def emulator_cpu(self, emu: EmulatorProcess) -> float:
+        return cpu_seconds(emu.pid)
+
+    # -- runners -----------------------------------------------------------------------
+    def _vars_file(self, emu: EmulatorProcess, count: int, concurrency: int) -> Path:
+        self.counter += 1
+        path = self.workdir / f"vars-{self.counter}.json"
+        data = {
+            "bench_api_url": emu.api_url,
+            "bench_org": emu.org,
+            "bench_api_key": emu.api_key,
+            "bench_iccids": [generated_iccid(i) for i in range(count)],
+            "bench_message": MESSAGE,
+            "bench_message_text": MESSAGE_TEXT,
+            "bench_concurrency": concurrency,
+            "bench_report": str(self.workdir / f"report-{self.counter}.json"),
+        }
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return path
+
+    def run_playbook(self, emu, latency_ms, playbook: str, count: int, concurrency: int, name: str,
+                     module_path: bool = False) -> dict:
+        self.prepare(emu, latency_ms)
+        vars_file = self._vars_file(emu, count, concurrency)
+        timings = self.workdir / f"timings-{self.counter}.json"
+        cmd = [self.playbook_bin, "-i", str(self.inventory), str(PLAYBOOKS / playbook), "-e", f"@{vars_file}"]
+        if self.args.profile:
+            # Sampling profile of ansible-playbook AND its forked workers (the
+            # action plugin runs in a worker); figures of a profiled run are not
+            # comparable with unprofiled ones.
+            py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            self.args.profile.mkdir(parents=True, exist_ok=True)
+            out = self.args.profile / f"{sc_name(latency_ms)}-{name}.txt"
+            cmd = [py_spy, "record", "--subprocesses", "--threads", "--rate", "100", "--format", "raw",
+                   "-o", str(out), "--", *cmd]
+        cpu0 = self.emulator_cpu(emu)
+        proc = run_process(cmd, self.ansible_env(module_path, timings), self.args.timeout, self.workdir,
+                           f"{self.counter}-{name}")
+        emu_cpu = self.emulator_cpu(emu) - cpu0
+        check = self.verify(emu, count, count)
+        stamps = [m["ts"] for m in emu.messages() if "ts" in m]
+        try:
+            tdata = json.loads(timings.read_text())
+        except (OSError, ValueError):
+            tdata = {"tasks": []}
+        tasks = [t for t in tdata["tasks"] if t.get("start") is not None]
+        ends = [t["end"] for t in tasks if t.get("end") is not None]
+        tasks_s = (max(ends) - tasks[0]["start"]) if tasks and ends else None
+        result = {
+            "name": name, "playbook": playbook, "devices": count, "concurrency": concurrency,
+            "module_path": module_path, "rc": proc["rc"], "wall_s": proc["wall_s"], "tasks_s": tasks_s,
+            "cpu_s": proc["cpu_s"], "peak_rss_mb": proc["peak_rss_mb"], "peak_pss_mb": proc["peak_pss_mb"],
+            "peak_rss_single_mb": proc["peak_rss_single_mb"], "peak_procs": proc["peak_procs"],
+            "emulator_cpu_s": emu_cpu, "delivery": check, "task_count": len(tasks),
+        }
+        # Where the task time goes: before the first request the API accepted
+        # (templating, argument validation, building bodies), the sending
+        # itself, and after the last one (results back to the controller).
+        if stamps and tasks and ends:
+            result["send_phase_s"] = max(stamps) - min(stamps)
+            result["before_first_send_s"] = min(stamps) - tasks[0]["start"]
+            result["after_last_send_s"] = max(ends) - max(stamps)
+        # Loops: the steady per-item cost from the gaps between item results
+        # (the first item also pays the worker's fork and imports).
+        loop_tasks = [t for t in tasks if len(t.get("items", [])) >= 2]
+        if loop_tasks:
+            items = [stamp for stamp, _status in loop_tasks[0]["items"]]
+            result["first_item_s"] = items[0] - loop_tasks[0]["start"]
+            result["per_item_s"] = (items[-1] - items[0]) / (len(items) - 1)
+        if proc["rc"] != 0 or not check["ok"]:
+            self.failures.append(f"{name}: rc={proc['rc']} delivery={check}")
+            result["stdout_tail"] = tail(proc["stdout"])
+            result["stderr_tail"] = tail(proc["stderr"])
+        return result
+
+    def run_client(self, emu, latency_ms, client: str, count: int, concurrency: int, name: str,
+                   processes: int = 1) -> dict:
+        self.prepare(emu, latency_ms)
+        self.counter += 1
+        cmd = [sys.executable, str(BENCH_DIR / "clients.py"), client, "--url", emu.publish_url, "--key", emu.api_key,
+               "--count", str(count), "--concurrency", str(concurrency), "--processes", str(processes),
+               "--message", MESSAGE_TEXT]
+        cpu0 = self.emulator_cpu(emu)
+        proc = run_process(cmd, dict(os.environ), self.args.timeout, self.workdir, f"{self.counter}-{name}")
+        emu_cpu = self.emulator_cpu(emu) - cpu0
+        check = self.verify(emu, count, count)
+        try:
+            out = json.loads(proc["stdout"].strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            out = {"send_seconds": None, "codes": {}}
+        result = {
+            "name": name, "client": client, "devices": count, "concurrency": concurrency, "processes": processes,
+            "rc": proc["rc"], "wall_s": proc["wall_s"], "tasks_s": out["send_seconds"], "cpu_s": proc["cpu_s"],
+            "peak_rss_mb": proc["peak_rss_mb"], "peak_pss_mb": proc["peak_pss_mb"],
+            "peak_rss_single_mb": proc["peak_rss_single_mb"],
+            "peak_procs": proc["peak_procs"], "emulator_cpu_s": emu_cpu, "delivery": check, "codes": out["codes"],
+        }
+        if proc["rc"] != 0 or not check["ok"]:
+            self.failures.append(f"{name}: rc={proc['rc']} delivery={check}")
+            result["stderr_tail"] = tail(proc["stderr"])
+        return result
+
+
+def sc_name(latency_ms: float) -> str:
+    return f"lat{latency_ms:g}"
+
+
+# --------------------------------------------------------------------------------------
+# scenarios
+# --------------------------------------------------------------------------------------
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def rate(result: dict) -> float | None:
+    seconds = result.get("tasks_s")
+    return result["devices"] / seconds if seconds else None
+
+
+def run_scenario(bench: Bench, sc: dict) -> dict:
+    latency, m, c, n = sc["latency_ms"], sc["devices"], sc["concurrency"], sc["loop_devices"]
+    runs: dict = {}
+    log(f"scenario {sc['name']}: latency {latency} ms, M={m:,}, C={c}, loop N={n}")
+    start = time.perf_counter()
+    load_before = os.getloadavg()
+    with EmulatorProcess(devices=m, latency_ms=latency, python=sys.executable, start_timeout=120) as emu:
+        log(f"  emulator pid {emu.pid} ready at {emu.api_url} in {time.perf_counter() - start:.1f} s")
+        steps = []
+        if sc["loops"]:
+            steps += [
+                ("uri_loop", lambda: bench.run_playbook(emu, latency, "uri_loop.yml", n, c, "uri_loop")),
+                ("single_controller", lambda: bench.run_playbook(emu, latency, "downlink_loop.yml", n, c,
+                                                                 "single_controller")),
+                ("single_module", lambda: bench.run_playbook(emu, latency, "downlink_loop.yml", n, c,
+                                                             "single_module", module_path=True)),
+            ]
+        steps.append(("batch", lambda: bench.run_playbook(emu, latency, "downlink_batch.yml", m, c, "batch")))
+        if sc["role"]:
+            if (bench.args.collection_root / ROLE_MAIN.relative_to(ROOT)).exists():
+                steps.append(("role", lambda: bench.run_playbook(emu, latency, "fleet_push.yml", m, c, "role")))
+            else:
+                log("  roles/fleet_push/tasks/main.yml does not exist: role not measured")
+        if sc["clients"]:
+            steps.append(("raw", lambda: bench.run_client(emu, latency, "raw", m, c, "raw")))
+            steps.append(("capacity", lambda: bench.run_client(
+                emu, latency, "aiohttp", sc["capacity_devices"], sc["capacity_concurrency"], "capacity",
+                processes=sc["capacity_processes"])))
+        for key, step in steps:
+            if bench.args.steps and key not in bench.args.steps:
+                continue
+            log(f"  {key} ...")
+            result = step()
+            runs[key] = result
+            r = rate(result)
+            log(f"  {key}: wall {result['wall_s']:.2f} s, tasks {result['tasks_s'] or 0:.2f} s, "
+                f"{r or 0:,.1f} msg/s, peak RSS {result['peak_rss_mb']:.0f} MB, "
+                f"delivered {'OK' if result['delivery']['ok'] else 'NO ' + json.dumps(result['delivery'])}")
+    return {**sc, "runs": runs, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+            "seconds": time.perf_counter() - start}
+
+
+# --------------------------------------------------------------------------------------
+# derived figures, targets, report
+# --------------------------------------------------------------------------------------
+def derive(sc: dict) -> list:
+    """Table rows of one scenario (measured, extrapolated and theoretical), with ratios."""
+    runs, m, c, lat = sc["runs"], sc["devices"], sc["concurrency"], sc["latency_ms"]
+    limit = c / (lat / 1000.0) if lat else None
+    rows = []
+
+    def row(key, label, kind, run=None, **fig):
+        r = {"key": key, "label": label, "kind": kind}
+        if run is not None:
+            r.update({
+                "devices": run["devices"], "wall_s": run["wall_s"], "tasks_s": run["tasks_s"],
+                "msgs_per_s": rate(run), "ms_per_device": (1000 * run["tasks_s"] / run["devices"])
+                if run["tasks_s"] else None,
+                "peak_rss_mb": run["peak_rss_mb"], "peak_pss_mb": run["peak_pss_mb"], "cpu_s": run["cpu_s"], "emulator_cpu_s": run["emulator_cpu_s"],
+                "delivered": run["delivery"]["ok"], "rc": run["rc"],
+            })
+            for phase in ("before_first_send_s", "send_phase_s", "after_last_send_s"):
+                if phase in run:
+                    r[phase] = run[phase]
+        r.update(fig)
+        rows.append(r)
+        return r
+
+    labels = {
+        "uri_loop": "(1) ansible.builtin.uri loop",
+        "single_controller": "(2a) monoz_downlink single, loop, controller fast path",
+        "single_module": "(2b) monoz_downlink single, loop, module process",
+    }
+    for key in ("uri_loop", "single_controller", "single_module"):
+        run = runs.get(key)
+        if not run:
+            continue
+        row(key, f"{labels[key]} (N={run['devices']})", "measured", run)
+        per_item = run.get("per_item_s")
+        if per_item:
+            fixed_tasks = run["tasks_s"] - per_item * run["devices"]
+            fixed_wall = run["wall_s"] - per_item * run["devices"]
+            row(f"{key}_x", f"{labels[key]}, extrapolated to M={m:,}", "extrapolated",
+                devices=m, wall_s=fixed_wall + per_item * m, tasks_s=fixed_tasks + per_item * m,
+                msgs_per_s=m / (fixed_tasks + per_item * m), ms_per_device=1000 * per_item,
+                peak_rss_mb=None, cpu_s=None, emulator_cpu_s=None, delivered=None, rc=None)
+    if "batch" in runs:
+        row("batch", f"(3) monoz_downlink batch, C={c}", "measured", runs["batch"])
+    if "role" in runs:
+        row("role", f"(4) fleet_push role, C={c}, batch 1000", "measured", runs["role"])
+    if "raw" in runs:
+        row("raw", f"(5) raw requests client, C={c} threads, 1 Session", "measured", runs["raw"])
+    if lat:
+        row("limit", f"(5) theoretical C / latency = {c} / {lat / 1000:g} s", "theoretical",
+            devices=m, wall_s=m / limit, tasks_s=m / limit, msgs_per_s=limit, ms_per_device=1000 / limit,
+            peak_rss_mb=None, cpu_s=None, emulator_cpu_s=None, delivered=None, rc=None)
+    if "capacity" in runs:
+        cap = runs["capacity"]
+        row("capacity", f"(6) emulator capacity: aiohttp, {cap['processes']} proc x {cap['concurrency']} conns",
+            "measured", cap)
+
+    uri = next((r for r in rows if r["key"] == "uri_loop_x"), None) or next(
+        (r for r in rows if r["key"] == "uri_loop"), None)
+    raw = next((r for r in rows if r["key"] == "raw"), None)
+    for r in rows:
+        mps = r.get("msgs_per_s")
+        r["x_uri"] = mps / uri["msgs_per_s"] if mps and uri and uri.get("msgs_per_s") else None
+        r["pct_limit"] = 100 * mps / limit if mps and limit else None
+        r["pct_raw"] = 100 * mps / raw["msgs_per_s"] if mps and raw and raw.get("msgs_per_s") else None
+    return rows
+
+
+def targets(scenarios: list) -> list:
+    out = []
+
+    def get(sc, key):
+        return next((r for r in sc["rows"] if r["key"] == key), None)
+
+    def add(name, sc, value, goal, holds, detail):
+        out.append({"target": name, "scenario": sc["name"], "value": value, "goal": goal,
+                    "holds": holds, "detail": detail})
+
+    for sc in scenarios:
+        batch, uri, raw = get(sc, "batch"), get(sc, "uri_loop_x"), get(sc, "raw")
+        single, uri_m = get(sc, "single_controller"), get(sc, "uri_loop")
+        lat, c = sc["latency_ms"], sc["concurrency"]
+        if batch and batch["msgs_per_s"] and lat == 50 and c == 32:
+            limit = c / (lat / 1000)
+            share = batch["msgs_per_s"] / limit
+            wall_rate = batch["devices"] / batch["wall_s"]
+            add("batch >= 85% of C/latency", sc, f"{batch['msgs_per_s']:.0f} msg/s = {100 * share:.1f}%",
+                f">= {TARGET_LIMIT_SHARE * limit:.0f} msg/s", share >= TARGET_LIMIT_SHARE,
+                f"task time; over the whole ansible-playbook process wall: {wall_rate:.0f} msg/s "
+                f"= {100 * wall_rate / limit:.1f}%")
+        if batch and uri and batch["msgs_per_s"] and uri["msgs_per_s"]:
+            factor = batch["msgs_per_s"] / uri["msgs_per_s"]
+            add("batch >= 100x uri loop", sc, f"{factor:,.0f}x", ">= 100x", factor >= TARGET_URI_FACTOR,
+                f"batch {batch['msgs_per_s']:.0f} msg/s vs uri loop {uri['msgs_per_s']:.2f} msg/s "
+                "(uri extrapolated from its steady per-item cost)")
+        if batch and raw and lat == 0 and batch["msgs_per_s"] and raw["msgs_per_s"]:
+            share = batch["msgs_per_s"] / raw["msgs_per_s"]
+            add("latency 0: batch >= 50% of raw client", sc, f"{100 * share:.1f}%", ">= 50%",
+                share >= TARGET_RAW_SHARE,
+                f"batch {batch['msgs_per_s']:.0f} msg/s vs raw {raw['msgs_per_s']:.0f} msg/s at C={c}")
+        run_single = sc["runs"].get("single_controller")
+        run_uri = sc["runs"].get("uri_loop")
+        if run_single and run_uri and run_single.get("per_item_s") and run_uri.get("per_item_s"):
+            factor = run_uri["per_item_s"] / run_single["per_item_s"]
+            add("single-mode loop >= 5x fewer s/item than uri", sc, f"{factor:.1f}x", ">= 5x",
+                factor >= TARGET_SINGLE_FACTOR,
+                f"uri {1000 * run_uri['per_item_s']:.0f} ms/item vs fast path "
+                f"{1000 * run_single['per_item_s']:.1f} ms/item (module path "
+                f"{1000 * sc['runs']['single_module'].get('per_item_s', 0):.0f} ms/item)"
+                if "single_module" in sc["runs"] else "")
+        del single, uri_m
+        if sc.get("memory"):
+            for key in ("batch", "role"):
+                r = get(sc, key)
+                if r:
+                    add(f"{sc['devices']:,}-device push peak RSS <= 300 MB ({key})", sc,
+                        f"{r['peak_rss_mb']:.0f} MB", f"<= {TARGET_RSS_MB:.0f} MB",
+                        r["peak_rss_mb"] <= TARGET_RSS_MB,
+                        "sum of RSS over ansible-playbook and all its children, sampled every 50 ms "
+                        "(counts twice the copy-on-write pages a forked worker shares with its parent); "
+                        f"peak PSS sum (shared pages counted once, sampled every 1 s): {r['peak_pss_mb']:.0f} MB"
+                        + ("" if sc["devices"] >= 100_000 else " (quick mode: fewer devices than the target's 100,000)"))
+    return out
+
+
+def fmt(value, spec: str, dash: str = "–") -> str:
+    if value is None:
+        return dash
+    return format(value, spec)
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"## monoz.link fleet push benchmark{' (QUICK mode)' if report['quick'] else ''}",
+        "",
+        f"{report['started']} · {report['machine']['cpu']} · {report['machine']['cores']} cores · "
+        f"Python {report['machine']['python']} · ansible-core {report['machine']['ansible_core']} · "
+        f"git {report['machine']['git']}",
+        "",
+        "*msgs/s* = devices ÷ *tasks s* (first task start to last task end, from the controller's callback; "
+        "for the clients, the sending loop); *wall s* = the whole process (ansible-playbook start-up included). "
+        "*Peak RSS* = sum over the process and all its children, sampled every 50 ms. "
+        "*Extrapolated* rows (†) are computed from the measured loop's steady per-item cost; "
+        "nothing there was run at that size. ✓ = the emulator confirmed every device received "
+        "its message and the API saw exactly one request per message.",
+        "",
+    ]
+    for sc in report["scenarios"]:
+        lat = sc["latency_ms"]
+        lines += [
+            f"### {sc['title']}",
+            "",
+            f"Load average (1 min) on this {report['machine']['cores']}-core machine: "
+            f"{sc['loadavg_before'][0]:.1f} before, {sc['loadavg_after'][0]:.1f} after the scenario "
+            f"({sc['seconds']:.0f} s).",
+            "",
+            "| approach | devices | wall s | tasks s | msgs/s | ms/device | peak RSS MB | peak PSS MB | CPU s "
+            "| emu CPU s | × uri | % of C÷lat | % of raw | delivered |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|",
+        ]
+        for r in sc["rows"]:
+            mark = " †" if r["kind"] == "extrapolated" else ""
+            delivered = {True: "✓", False: "✗ FAILED", None: "–"}[r.get("delivered")]
+            lines.append(
+                f"| {r['label']}{mark} | {r['devices']:,} | {fmt(r['wall_s'], ',.1f')} | {fmt(r['tasks_s'], ',.2f')} "
+                f"| {fmt(r['msgs_per_s'], ',.1f')} | {fmt(r['ms_per_device'], ',.2f')} "
+                f"| {fmt(r.get('peak_rss_mb'), ',.0f')} | {fmt(r.get('peak_pss_mb'), ',.0f')} "
+                f"| {fmt(r.get('cpu_s'), ',.1f')} "
+                f"| {fmt(r.get('emulator_cpu_s'), ',.1f')} | {fmt(r['x_uri'], ',.1f')} "
+                f"| {fmt(r['pct_limit'], '.1f')} | {fmt(r['pct_raw'], '.1f')} | {delivered} |"
+            )
+        if not lat:
+            lines.append("")
+            lines.append("Latency 0: no theoretical C ÷ latency limit; the raw client is the practical limit.")
+        phased = [r for r in sc["rows"] if r.get("send_phase_s") is not None and r["devices"] > 1
+                  and not r["key"].startswith(("uri", "single"))]
+        if phased:
+            lines += ["", "Where the task time goes (from the controller's task start and the emulator's "
+                      "timestamps of the first and last accepted request):", "",
+                      "| approach | before first request s | sending s | sending msgs/s | after last request s |",
+                      "|---|---:|---:|---:|---:|"]
+            for r in phased:
+                send = r["send_phase_s"]
+                lines.append(f"| {r['label']} | {r['before_first_send_s']:.2f} | {send:.2f} "
+                             f"| {fmt(r['devices'] / send if send else None, ',.0f')} | {r['after_last_send_s']:.2f} |")
+        lines.append("")
+    lines += ["### Targets", "", "| target | scenario | measured | goal | holds | detail |", "|---|---|---:|---:|:-:|---|"]
+    for t in report["targets"]:
+        lines.append(f"| {t['target']} | {t['scenario']} | {t['value']} | {t['goal']} | "
+                     f"{'HOLD' if t['holds'] else '**MISS**'} | {t['detail']} |")
+    if report["failures"]:
+        lines += ["", "### Delivery or run failures", ""] + [f"- {f}" for f in report["failures"]]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def chart(report: dict, path: Path) -> str | None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install -r requirements/bench.txt): no chart"
+    scenarios = [sc for sc in report["scenarios"] if not sc.get("memory")] or report["scenarios"]
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(7.5 * len(scenarios), 6.0), squeeze=False)
+    colours = {"measured": "#3b6ea5", "extrapolated": "#9db7d5", "theoretical": "#c44e52"}
+    for ax, sc in zip(axes[0], scenarios):
+        rows = [r for r in sc["rows"] if r.get("msgs_per_s")]
+        labels = [r["label"].replace(" (", "\n(", 1) if len(r["label"]) > 40 else r["label"] for r in rows]
+        values = [r["msgs_per_s"] for r in rows]
+        bars = ax.barh(range(len(rows)), values, color=[colours[r["kind"]] for r in rows])
+        ax.set_xscale("log")
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([r["label"] + (" †" if r["kind"] == "extrapolated" else "") for r in rows], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("messages per second (log scale)")
+        ax.set_title(sc["title"], fontsize=9)
+        for bar, value in zip(bars, values):
+            ax.text(value * 1.08, bar.get_y() + bar.get_height() / 2, f"{value:,.1f}", va="center", fontsize=7)
+        ax.set_xlim(min(values) / 2, max(values) * 6)
+        ax.grid(axis="x", which="both", alpha=0.3)
+        del labels
+    fig.suptitle("monoz.link fleet push: messages per second per approach"
+                 f"{' (QUICK)' if report['quick'] else ''}  († extrapolated, red = theoretical C ÷ latency)",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return None
+
+
+def machine_info(python: str) -> dict:
+    def run(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False).stdout.strip()
+        except OSError:
+            return "?"
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 1024 ** 3, 1),
+        "python": run([python, "-c", "import platform; print(platform.python_version())"]),
+        "ansible_core": run([python, "-c", "import ansible.release as r; print(r.__version__)"]),
+        "git": run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]) + (
+            "+dirty" if run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "plugins", "roles"]) else ""),
+        "platform": platform.platform(),
+    }
+
+
+def scenarios_for(args: argparse.Namespace) -> list:
+    q = args.quick
+    n = args.loop_devices or (5 if q else 50)
+    m = args.devices or (500 if q else 10_000)
+    mem = args.memory_devices or (3_000 if q else 100_000)
+    c = args.concurrency
+    cap = {"capacity_devices": 2_000 if q else 20_000, "capacity_concurrency": 256, "capacity_processes": 2}
+    out = [
+        {"name": "lat50", "title": f"Latency 50 ms, M = {m:,}, C = {c}", "latency_ms": 50.0, "devices": m,
+         "concurrency": c, "loop_devices": n, "loops": True, "role": True, "clients": True, "memory": False, **cap},
+        {"name": "lat0", "title": f"Latency 0, M = {m:,}, C = {c}", "latency_ms": 0.0, "devices": m,
+         "concurrency": c, "loop_devices": n, "loops": True, "role": True, "clients": True, "memory": False, **cap},
+        {"name": "memory", "title": f"Memory run: latency 0, M = {mem:,}, C = {c}", "latency_ms": 0.0,
+         "devices": mem, "concurrency": c, "loop_devices": n, "loops": False, "role": args.memory_role,
+         "clients": False, "memory": True, **cap},
+    ]
+    if args.only:
+        out = [sc for sc in out if sc["name"] in args.only]
+    for sc in out:
+        sc["capacity_devices"] = min(sc["capacity_devices"], sc["devices"])
+    return out
+
+
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="small N/M: finishes in under two minutes")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter of the venv whose ansible-playbook runs the playbooks (default: this one)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="output directory (default bench/results)")
+    parser.add_argument("--only", nargs="+", choices=("lat50", "lat0", "memory"), help="run only these scenarios")
+    parser.add_argument("--loop-devices", type=int, help="N for the loops (default 50, quick 5)")
+    parser.add_argument("--devices", type=int, help="M for batch/role/raw (default 10,000, quick 500)")
+    parser.add_argument("--memory-devices", type=int, help="M of the memory run (default 100,000, quick 3,000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="C (default 32)")
+    parser.add_argument("--steps", nargs="+",
+                        choices=("uri_loop", "single_controller", "single_module", "batch", "role", "raw", "capacity"),
+                        help="run only these approaches (for investigation; targets need them all)")
+    parser.add_argument("--memory-role", action="store_true",
+                        help="also run the fleet_push role in the memory run (slow: 100 batches)")
+    parser.add_argument("--collection-root", type=Path, default=ROOT,
+                        help="collection to benchmark (default: this checkout); e.g. a patched scratch copy")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds before one run is killed")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="record a py-spy profile (collapsed stacks) of every ansible-playbook run into DIR; "
+                             "see bench/profile_summary.py")
+    parser.add_argument("--keep-workdir", action="store_true", help="keep the temporary directory (logs, vars, timings)")
+    args = parser.parse_args(argv)
+    args.python = os.path.abspath(args.python)
+    args.collection_root = args.collection_root.resolve()  # not resolved: a venv's bin/python is a symlink
+
+    started = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="monoz-bench-"))
+    bench = Bench(args, workdir)
+    report = {
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "machine": machine_info(args.python),
+        "ansible_playbook": bench.playbook_bin,
+        "collection_root": str(args.collection_root),
+        "message": MESSAGE_TEXT,
+        "scenarios": [],
+    }
+    log(f"ansible-playbook: {bench.playbook_bin} (ansible-core {report['machine']['ansible_core']}); "
+        f"work dir {workdir}")
+    try:
+        for sc in scenarios_for(args):
+            result = run_scenario(bench, sc)
+            result["rows"] = derive(result)
+            report["scenarios"].append(result)
+    finally:
+        if args.keep_workdir or bench.failures:
+            log(f"work dir kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report["targets"] = targets(report["scenarios"])
+    report["failures"] = bench.failures
+    report["duration_s"] = time.perf_counter() - started
+    text = markdown(report)
+    print(text)
+    args.results.mkdir(parents=True, exist_ok=True)
+    # A quick run never overwrites the full run's figures (the README quotes those).
+    stem = "quick" if args.quick else "latest"
+    (args.results / f"{stem}.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
+    (args.results / f"{stem}.md").write_text(text, encoding="utf-8")
+    problem = chart(report, args.results / f"{stem}.png")
+    if problem:
+        log(problem)
+    log(f"done in {report['duration_s']:.0f} s; wrote {args.results}/{stem}.{{json,md,png}}")
+    return 1 if bench.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
