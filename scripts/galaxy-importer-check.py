@@ -10,6 +10,7 @@ This treats both as failures. Usage: galaxy-importer-check.py TARBALL
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -42,12 +43,26 @@ def main() -> int:
         )
     output = proc.stdout + proc.stderr
     sys.stdout.write(output)
-    bad = [line for line in output.splitlines() if line.startswith(("ERROR", "WARNING", "CRITICAL"))]
+    flagged = [line for line in output.splitlines() if line.startswith(("ERROR", "WARNING", "CRITICAL"))]
+    known = [line for line in flagged if KNOWN_WARNING.search(line)]
+    bad = [line for line in flagged if line not in known]
+    for line in known:
+        print(f"galaxy-importer: known and accepted: {line}")
     if proc.returncode or bad or "Importer processing completed successfully" not in output:
         print(f"galaxy-importer: FAILED (exit {proc.returncode}, {len(bad)} warning/error lines)", file=sys.stderr)
         return 1
     print("galaxy-importer: accepted with no warnings")
     return 0
+
+
+# The one accepted warning: the sanity ignore entries for the option name
+# `message`, which the design contract fixes and validate-modules reserves
+# (see tests/sanity/ignore-*.txt for the reason). Nothing else is allowed.
+KNOWN_WARNING = re.compile(
+    r"tests/sanity/ignore-2\.(19|20|21)\.txt.*("
+    r"validate-modules:(invalid-argument-name|nonexistent-parameter-documented)"
+    r"|Ignore files skip ansible-test sanity tests)"
+)
 
 
 if __name__ == "__main__":

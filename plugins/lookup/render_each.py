@@ -202,4 +202,3 @@ class LookupModule(LookupBase):
                 raise AnsibleLookupError(
                     f"devices[{index}] (ICCID {device['iccid']}): rendering {os.path.basename(path)} failed: {exc}"
                 ) from None
-

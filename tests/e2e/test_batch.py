@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 
-from conftest import ORG, WRONG_KEY, iccid
+from e2e_support import ORG, WRONG_KEY, iccid
 
 SUMMARY_KEYS = ("total", "sent", "failed", "skipped")
 

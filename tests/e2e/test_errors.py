@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import ORG, WRONG_KEY, iccid
+from e2e_support import ORG, WRONG_KEY, iccid
 
 UNKNOWN_ICCID = "8988280666999999999"
 

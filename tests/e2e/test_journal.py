@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import iccid
+from e2e_support import iccid
 
 
 def journal_records(path) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 
-from conftest import API_KEY, WRONG_KEY, iccid
+from e2e_support import API_KEY, WRONG_KEY, iccid
 
 
 def closed_port() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import API_KEY, ORG, iccid
+from e2e_support import API_KEY, ORG, iccid
 
 SUCCESS = {"Error": False, "StatusCode": 200, "Message": "MessagePublished"}
 

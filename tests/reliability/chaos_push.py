@@ -192,7 +192,7 @@ def run_chaos(ansible: Ansible, emu: Emu, devices: int, workdir: Path, *, faults
         problems.append(f"{len(wrong)} device(s) received a wrong payload: {wrong[:10]}")
     if strangers:
         problems.append(f"{len(strangers)} device(s) outside the fleet received something: {strangers[:10]}")
-    records, _ = read_journal(journal)
+    records, final_unreadable = read_journal(journal)
     if {record["iccid"] for record in records} != {device for device in fleet if final.get(device)}:
         problems.append("the final journal does not list exactly the devices that received the message")
     figures.elapsed = time.monotonic() - started
@@ -200,7 +200,7 @@ def run_chaos(ansible: Ansible, emu: Emu, devices: int, workdir: Path, *, faults
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--devices", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=1000)

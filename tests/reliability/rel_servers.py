@@ -38,11 +38,11 @@ def read_http_request(conn: socket.socket) -> tuple[bytes, dict[str, str], bytes
             if not chunk:
                 return None
             data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
+        head, separator, body = data.partition(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         headers: dict[str, str] = {}
         for line in lines[1:]:
-            name, _, value = line.decode("latin-1").partition(":")
+            name, separator, value = line.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length", "0") or 0)
         while len(body) < length:
@@ -82,7 +82,7 @@ class _ThreadedServer:
     def _accept_loop(self) -> None:
         while not self._stopped.is_set():
             try:
-                conn, _ = self._sock.accept()
+                conn, peer_address = self._sock.accept()
             except OSError:
                 return  # the listening socket was closed by stop()
             with self._lock:
@@ -156,7 +156,7 @@ class HangServer(_ThreadedServer):
             # Never answer: wait for the client to give up (EOF) or for stop().
             conn.settimeout(None)
             while not self._stopped.is_set():
-                readable, _, _ = select.select([conn], [], [], 0.2)
+                readable, writable, errored = select.select([conn], [], [], 0.2)
                 if readable and not conn.recv(READ_CHUNK):
                     return
 
@@ -228,9 +228,9 @@ class ConnectProxy(_ThreadedServer):
         if request is None:
             return
         line = request[0].decode("latin-1")
-        method, _, rest = line.partition(" ")
+        method, separator, rest = line.partition(" ")
         target = rest.split(" ", 1)[0]
-        host, _, port = target.rpartition(":")
+        host, separator, port = target.rpartition(":")
         if method != "CONNECT" or host not in ("127.0.0.1", "localhost"):
             with self._lock:
                 self.refused.append(line)
@@ -246,7 +246,7 @@ class ConnectProxy(_ThreadedServer):
             upstream.settimeout(None)
             peers = {conn: upstream, upstream: conn}
             while not self._stopped.is_set():
-                readable, _, _ = select.select(list(peers), [], [], 0.2)
+                readable, writable, errored = select.select(list(peers), [], [], 0.2)
                 for sock in readable:
                     data = sock.recv(READ_CHUNK)
                     if not data:

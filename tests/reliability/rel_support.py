@@ -163,7 +163,7 @@ class Ansible:
         command, result_file, log_file = self._prepare(playbook, extra_vars, check, verbosity)
         started = time.monotonic()
         proc = subprocess.run(command, cwd=self.workdir, env=self.env(env), stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, check=False)
         elapsed = time.monotonic() - started
         result = json.loads(result_file.read_text()) if result_file.exists() else {}
         log = log_file.read_text(errors="replace") if log_file.exists() else ""
@@ -237,7 +237,7 @@ def kill_process_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> Non
     """
     victims: set[int] = set()
     for _round in range(20):
-        found = _tree(proc.pid) | {pid for pid in _tree_by_ids(victims)}
+        found = _tree(proc.pid) | set(_tree_by_ids(victims))
         found.discard(os.getpid())
         alive = {pid for pid in found if _alive(pid)}
         if not alive:

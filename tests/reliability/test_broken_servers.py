@@ -45,10 +45,10 @@ def test_hanging_server_ends_within_timeout_times_attempts(ansible, execution):
 
 
 @pytest.mark.parametrize(("status", "body", "content_type", "fragment"), [
-    ("200 OK", b"<html><body><h1>Welcome to our portal</h1></body></html>", "text/html", "not JSON"),
+    ("200 OK", b"<html><body><h1>Welcome to our portal</h1></body></html>", "text/html", "not the API's JSON"),
     ("500 Internal Server Error", b"<html><body>Oops</body></html>", "text/html", "HTTP 500"),
     ("502 Bad Gateway", b"<html><body>nginx bad gateway</body></html>", "text/html", "HTTP 502"),
-    ("200 OK", b"\x00\xff\xfegarbage{{{", "application/json", "not JSON"),
+    ("200 OK", b"\x00\xff\xfegarbage{{{", "application/json", "not the API's JSON"),
 ], ids=["200-html", "500-html", "502-html-retried", "200-garbage"])
 def test_garbage_or_html_answer_is_a_clear_failure(ansible, status, body, content_type, fragment):
     with CannedServer(http_response(status, body, content_type=content_type)) as server:

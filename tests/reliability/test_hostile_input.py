@@ -198,7 +198,7 @@ def test_edge_input_is_refused_by_name_or_accepted_and_delivered(live, case):
 
 def _nested(depth: int):
     value: object = "leaf"
-    for _ in range(depth):
+    for level in range(depth):
         value = {"k": value}
     return value
 

@@ -58,8 +58,8 @@ def tls_emu(tls_emulator, certificate):
 
 
 def _send(ansible, emu, env=None, **args):
-    return ansible.run("downlink.yml", {**emu.creds(), "rel_args": {"iccid": iccid(1), "message": "tls", "qos": 1,
-                                                                     **args}}, env=env)
+    rel_args = {"iccid": iccid(1), "message": "tls", "qos": 1, **args}
+    return ansible.run("downlink.yml", {**emu.creds(), "rel_args": rel_args}, env=env)
 
 
 def _delivered(emu) -> None:

@@ -49,9 +49,9 @@ def make_client(session, **kwargs) -> MonozClient:
                        session=session, **kwargs)
 
 
-def publish_error(client, body=BODY):
+def publish_error(client, body=None):
     with pytest.raises(Exception) as info:
-        client.publish(body)
+        client.publish(BODY if body is None else body)
     return info.value
 
 
@@ -214,7 +214,7 @@ def test_200_with_error_true_is_still_success_because_status_decides():
 def test_error_status_raises_api_error_naming_status_iccid_and_api_message(status, phrase, api_message):
     client = make_client(FakeSession(api_error(status, api_message)))
     error = publish_error(client)
-    assert type(error) is MonozAPIError
+    assert error.__class__ is MonozAPIError
     assert error.message == f"HTTP {phrase} for ICCID {ICCID}: {api_message}"
     assert str(error) == error.message
     assert error.status_code == status
@@ -274,7 +274,7 @@ def test_gateway_errors_are_retried(status):
 
 
 def test_retry_budget_spent_raises_last_error_saying_it_stopped():
-    session = FakeSession(*[api_error(503, "busy") for _ in range(3)])
+    session = FakeSession(*[api_error(503, "busy") for attempt in range(3)])
     error = publish_error(make_client(session, retries=2))
     assert isinstance(error, MonozAPIError)
     assert error.status_code == 503
@@ -343,7 +343,7 @@ def test_connect_timeout_is_retried_because_nothing_was_sent():
 
 
 def test_connection_errors_after_budget_raise_transport_error_stopping_after_n_attempts():
-    session = FakeSession(*[requests.exceptions.ConnectionError("Connection refused") for _ in range(4)])
+    session = FakeSession(*[requests.exceptions.ConnectionError("Connection refused") for attempt in range(4)])
     error = publish_error(make_client(session, retries=3))
     assert isinstance(error, MonozTransportError)
     assert error.attempts == 4
@@ -364,7 +364,7 @@ def test_read_timeout_is_never_retried():
 def test_certificate_verification_failure_is_not_retried():
     # SSLError subclasses ConnectionError in requests, but a bad certificate is
     # not a transient fault: retrying only delays the same failure.
-    session = FakeSession(*[requests.exceptions.SSLError("CERTIFICATE_VERIFY_FAILED") for _ in range(4)])
+    session = FakeSession(*[requests.exceptions.SSLError("CERTIFICATE_VERIFY_FAILED") for attempt in range(4)])
     error = publish_error(make_client(session, retries=3))
     assert isinstance(error, MonozTransportError)
     assert len(session.calls) == 1
@@ -437,7 +437,7 @@ def test_no_prefix_of_api_key_leaks_when_snippet_cuts_through_it():
 
 
 def test_api_key_in_exception_text_is_redacted():
-    session = FakeSession(*[requests.exceptions.ConnectionError(f"proxy said {API_KEY}") for _ in range(2)])
+    session = FakeSession(*[requests.exceptions.ConnectionError(f"proxy said {API_KEY}") for attempt in range(2)])
     error = publish_error(make_client(session, retries=1))
     assert API_KEY not in error.message
 
@@ -491,7 +491,7 @@ def test_backoff_delay_is_capped():
 def test_backoff_delay_is_jittered_within_its_ceiling():
     rng = random.Random(1234)
     for retry_number in range(1, 30):
-        delays = [backoff_delay(retry_number, rng) for _ in range(50)]
+        delays = [backoff_delay(retry_number, rng) for draw in range(50)]
         ceiling = min(BACKOFF_MAX_SECONDS, 0.5 * 2 ** (retry_number - 1))
         assert all(0.0 <= delay <= ceiling for delay in delays)
         assert len(set(delays)) > 1

@@ -137,7 +137,7 @@ def test_topic_limit_counts_the_org_and_iccid_prefix():
 def test_qos_0_or_1_is_accepted_including_csv_strings(value, expected):
     result = validate_qos(value)
     assert result == expected
-    assert type(result) is int
+    assert result.__class__ is int
 
 
 @pytest.mark.parametrize("value", [True, False, 2, -1, "2", "one", None, 1.0, 0.5])
@@ -264,7 +264,7 @@ def test_body_values_have_api_types():
     body = downlink(iccid=12345678, qos="1", retain="yes", message={"a": 1}).body
     assert body == {"ICCID": "12345678", "Topic": "", "Message": '{"a":1}', "QoS": 1, "Format": 0,
                     "RetainLastMessage": True}
-    assert type(body["QoS"]) is int and type(body["Format"]) is int
+    assert body["QoS"].__class__ is int and body["Format"].__class__ is int
 
 
 def test_downlink_keeps_the_normalised_iccid():

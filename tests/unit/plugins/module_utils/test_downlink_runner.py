@@ -213,7 +213,7 @@ def test_rate_limit_gives_the_client_a_before_attempt_hook():
 def test_batch_retry_warnings_are_capped_with_a_tally():
     answers = []
     devices = [str(n) for n in range(1, 31)]
-    for _ in devices:
+    for device in devices:
         answers += [api_error(503, "busy"), ok()]
     factory = ClientFactory(*answers)
     run = run_downlink(params(devices=devices, concurrency=1), False, factory)

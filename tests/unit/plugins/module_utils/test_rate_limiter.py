@@ -33,7 +33,7 @@ class FakeClock:
 
 def start_times(pacer: StartPacer, clock: FakeClock, count: int) -> list[float]:
     starts = []
-    for _ in range(count):
+    for call in range(count):
         pacer.wait()
         starts.append(clock.now)
     return starts
@@ -91,7 +91,7 @@ def test_idle_time_does_not_bank_a_burst():
 def test_slow_callers_are_not_delayed():
     clock = FakeClock()
     pacer = StartPacer(2, clock=clock, sleep=clock.sleep)
-    for _ in range(5):
+    for request in range(5):
         pacer.wait()
         clock.now += 1.0  # each request takes longer than the interval
     assert clock.sleeps == []
@@ -120,13 +120,13 @@ def test_many_threads_share_the_pace():
 
     def worker() -> None:
         barrier.wait(timeout=10)
-        for _ in range(10):
+        for request in range(10):
             local.slept = 0.0
             pacer.wait()
             with lock:
                 starts.append(clock.now + local.slept)
 
-    threads = [threading.Thread(target=worker) for _ in range(40)]
+    threads = [threading.Thread(target=worker) for worker_number in range(40)]
     for thread in threads:
         thread.start()
     for thread in threads:

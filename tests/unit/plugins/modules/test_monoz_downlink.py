@@ -383,4 +383,3 @@ def test_validate_certs_defaults_to_verifying(monkeypatch):
     with WireTransport(ok()) as wire:
         run_module(base_args(iccid=ICCID, message="x"))
     assert wire.requests[0].kwargs["verify"] is True
-
