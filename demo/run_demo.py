@@ -63,7 +63,11 @@ def show_device(emulator: EmulatorProcess, iccid: str, expected: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--collections-path", required=True, help="directory holding ansible_collections/monoz/link")
+    parser.add_argument(
+        "--collections-path",
+        default=os.environ.get("ANSIBLE_COLLECTIONS_PATH") or str(ROOT / "build" / "collections"),
+        help="directory holding ansible_collections/monoz/link (default: $ANSIBLE_COLLECTIONS_PATH, else build/collections)",
+    )
     parser.add_argument("--devices", type=int, default=1000, help="simulated devices for the fleet push")
     args = parser.parse_args()
 
