@@ -25,11 +25,17 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.monoz.link.plugins.module_utils._api_client import HAS_REQUESTS
 from ansible_collections.monoz.link.plugins.module_utils._downlink_args import downlink_module_kwargs
 from ansible_collections.monoz.link.plugins.module_utils._downlink_runner import run_downlink
+from ansible_collections.monoz.link.plugins.plugin_utils._big_args import drop_echoed_list, validate_keeping_list
 
 MODULE_NAME = "monoz.link.monoz_downlink"
 # "module" forces the module path (tests use it to compare both paths);
 # "controller" is the default behaviour where possible.
 EXECUTION_ENV = "MONOZ_DOWNLINK_EXECUTION"
+
+
+# Results are searched in slices of this many rows: a JSON text of the whole
+# of 100,000 results would be 16 MB at the worker's peak.
+_SCAN_ROWS = 1000
 
 
 def _mask_no_log_values(result: dict, no_log_values: set) -> dict:
@@ -47,9 +53,17 @@ def _mask_no_log_values(result: dict, no_log_values: set) -> dict:
         return result
     if any(value in ("True", "False") for value in no_log_values):
         return remove_values(result, no_log_values)
-    text = json.dumps(result, ensure_ascii=False, default=str)
-    if any(json.dumps(str(value), ensure_ascii=False)[1:-1] in text for value in no_log_values):
-        return remove_values(result, no_log_values)
+    escaped = [json.dumps(str(value), ensure_ascii=False)[1:-1] for value in no_log_values]
+    rows = result.get("results")
+    if isinstance(rows, list):
+        parts = [{key: (None if key == "results" else value) for key, value in result.items()}]
+        parts.extend(rows[start:start + _SCAN_ROWS] for start in range(0, len(rows), _SCAN_ROWS))
+    else:
+        parts = [result]
+    for part in parts:
+        text = json.dumps(part, ensure_ascii=False, default=str)
+        if any(needle in text for needle in escaped):
+            return remove_values(result, no_log_values)
     return result
 
 
@@ -83,7 +97,8 @@ class ActionModule(ActionBase):
     def _run_in_process(self) -> dict:
         kwargs = downlink_module_kwargs()
         kwargs.pop("supports_check_mode")
-        validation = ArgumentSpecValidator(**kwargs).validate(dict(self._task.args))
+        devices = self._task.args.get("devices")
+        validation = validate_keeping_list(ArgumentSpecValidator(**kwargs), self._task.args, "devices")
         no_log_values = validation._no_log_values  # pylint: disable=protected-access
         if validation.error_messages:
             errors = validation.errors
@@ -92,6 +107,7 @@ class ActionModule(ActionBase):
                 msg = f"Unsupported parameters for ({MODULE_NAME}) module: {msg}"
             return _mask_no_log_values({"failed": True, "msg": msg}, no_log_values)
         run = run_downlink(validation.validated_parameters, bool(self._task.check_mode))
+        drop_echoed_list(self._task, "devices", devices)
         task_result = dict(run.result)
         task_result.setdefault("failed", False)
         if run.warnings:

@@ -118,6 +118,12 @@ notes:
     C(async) or a task C(environment), the action plugin sends in-process instead of starting a module process;
     same results, about 25 times less overhead per task. Set E(MONOZ_DOWNLINK_EXECUTION=module) on the controller
     to always run the module.
+  - On that controller path, a task with more than 1,000 O(devices) and neither of the task keywords C(until) and
+    C(retries) does not send its O(devices) list back to C(ansible-playbook) with the result (callbacks see a note
+    with the count instead); RV(results) names every device. For fleets of tens of thousands of devices, read the
+    list from a file in the task (for example
+    C(devices="{{ lookup('ansible.builtin.file', 'iccids.txt').splitlines() }}")) rather than from extra vars,
+    which ansible-core holds at about 1 KB per string.
   - The task fails when any device failed, and still returns every device's result in RV(results).
   - An HTTP 401 in a batch stops the batch at once, since the key is wrong for every device;
     devices not attempted are reported C(failed) with a RV(results[].msg) saying so.

@@ -161,3 +161,33 @@ def test_batch_check_mode_reports_would_send_for_every_device(emu, ansible, exec
     assert emu.messages() == []
     emu.barrier()
     assert emu.all_received() == {}
+
+
+def test_batch_above_the_echo_limit_with_until_resends_to_every_device(emu, ansible):
+    # Above 1,000 devices the controller path drops the list from the echoed
+    # task args, except for until/retries: the retry must still get the list.
+    devices = [iccid(i) for i in range(1100)]
+    # The session emulator registers fewer; reset() keeps added devices and adding is idempotent.
+    assert emu.add_devices(devices)["devices"] >= 1100
+    run = ansible.run(
+        "batch_until.yml",
+        {"e2e_devices": devices, "e2e_profiles": {"default": emu.profile()}},
+        env={"MONOZ_DOWNLINK_EXECUTION": "controller"},  # the path that drops the list
+    )
+
+    assert run.rc == 0, run.describe()
+    assert "RETRYING" in run.output, run.describe()
+    result = run.result
+    assert result["attempts"] == 2
+    assert result["failed"] is False
+    assert summary_of(result) == {"total": 1100, "sent": 1100, "failed": 0, "skipped": 0}
+    assert [r["iccid"] for r in result["results"]] == devices
+    assert {(r["status"], r["attempts"]) for r in result["results"]} == {("sent", 1)}
+    assert emu.stats()["requests"] == 2200
+    assert emu.stats()["by_status"] == {"200": 2200}
+    assert emu.received_counts(wait_total=2200)["total"] >= 2200
+    emu.barrier()
+    received = emu.all_received()
+    assert {d: [m["payload"] for m in messages] for d, messages in received.items()} == {
+        d: ["until-retry", "until-retry"] for d in devices
+    }
