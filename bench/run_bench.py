@@ -378,7 +378,7 @@ class Bench:
         cpu0 = self.emulator_cpu(emu)
         proc = run_process(cmd, dict(os.environ), self.args.timeout, self.workdir, f"{self.counter}-{name}")
         emu_cpu = self.emulator_cpu(emu) - cpu0
-        check = self.verify(emu, count, count) if sends else self.verify(emu, 0, 0)
+        check = self.verify(emu, count, count)
         try:
             out = json.loads(proc["stdout"].strip().splitlines()[-1])
         except (ValueError, IndexError):

@@ -45,9 +45,9 @@ def _mask_no_log_values(result: dict, no_log_values: set) -> dict:
     44 MB at 100,000 results.  It can only change a result whose JSON text
     holds a no_log value, because JSON escapes strings character by
     character: a string containing v serialises to text containing v's
-    escaped form (numbers print as str() does).  remove_values also matches
-    booleans by str(), which JSON spells differently: such values take the
-    slow path.
+    escaped form (numbers print as str() does).  A no_log value spelled
+    True or False takes the slow path: JSON spells booleans differently, and
+    remove_values is the authority on what it masks.
     """
     if not no_log_values:
         return result
