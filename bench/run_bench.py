@@ -332,7 +332,8 @@ class Bench:
         proc = run_process(cmd, self.ansible_env(module_path, timings), self.args.timeout, self.workdir,
                            f"{self.counter}-{name}")
         emu_cpu = self.emulator_cpu(emu) - cpu0
-        check = self.verify(emu, count, count) if sends else self.verify(emu, 0, 0)
+        expected = count if sends else 0
+        check = self.verify(emu, expected, expected)
         stamps = [m["ts"] for m in emu.messages() if "ts" in m]
         try:
             tdata = json.loads(timings.read_text())

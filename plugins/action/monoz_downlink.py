@@ -38,6 +38,18 @@ EXECUTION_ENV = "MONOZ_DOWNLINK_EXECUTION"
 _SCAN_ROWS = 1000
 
 
+def _json_parts(result: dict):
+    """The result in pieces whose JSON texts together hold all of its: the
+    top level (with ``results`` left out), then ``results`` in slices."""
+    rows = result.get("results")
+    if not isinstance(rows, list):
+        yield result
+        return
+    yield {key: (None if key == "results" else value) for key, value in result.items()}
+    for start in range(0, len(rows), _SCAN_ROWS):
+        yield rows[start:start + _SCAN_ROWS]
+
+
 def _mask_no_log_values(result: dict, no_log_values: set) -> dict:
     """``remove_values`` where it can change anything, and the result as is elsewhere.
 
@@ -54,13 +66,7 @@ def _mask_no_log_values(result: dict, no_log_values: set) -> dict:
     if any(value in ("True", "False") for value in no_log_values):
         return remove_values(result, no_log_values)
     escaped = [json.dumps(str(value), ensure_ascii=False)[1:-1] for value in no_log_values]
-    rows = result.get("results")
-    if isinstance(rows, list):
-        parts = [{key: (None if key == "results" else value) for key, value in result.items()}]
-        parts.extend(rows[start:start + _SCAN_ROWS] for start in range(0, len(rows), _SCAN_ROWS))
-    else:
-        parts = [result]
-    for part in parts:
+    for part in _json_parts(result):
         text = json.dumps(part, ensure_ascii=False, default=str)
         if any(needle in text for needle in escaped):
             return remove_values(result, no_log_values)

@@ -39,7 +39,7 @@ if str(EMULATOR_DIR) not in sys.path:
 
 from monoz_emulator.testing import EmulatorProcess  # noqa: E402
 
-from e2e_support import API_KEY, ORG  # noqa: E402
+from e2e_support import API_KEY, ORG, isolated_ansible_env, local_controller_files  # noqa: E402
 
 DEVICE_COUNT = 250
 # The vendor's example ICCID, registered by the emulator and used by no test:
@@ -170,32 +170,11 @@ class Ansible:
         self.workdir = workdir
         self.execution = execution
         self.bin = Path(sys.executable).parent / "ansible-playbook"
-        self.inventory = workdir / "inventory.ini"
-        self.inventory.write_text(
-            f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n"
-        )
-        # An explicit, empty config: no ansible.cfg of the developer's leaks in.
-        self.config = workdir / "ansible.cfg"
-        self.config.write_text("[defaults]\n")
+        self.inventory, self.config = local_controller_files(workdir)
         self.runs = 0
 
     def base_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MONOZ_", "ANSIBLE_"))}
-        env.update(
-            ANSIBLE_COLLECTIONS_PATH=str(self.collections_root),
-            ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-            ANSIBLE_HOME=str(self.workdir / "ansible-home"),
-            ANSIBLE_LOCAL_TEMP=str(self.workdir / "ansible-tmp"),
-            ANSIBLE_REMOTE_TEMP=str(self.workdir / "ansible-remote-tmp"),
-            ANSIBLE_RETRY_FILES_ENABLED="false",
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_FORCE_COLOR="0",
-            ANSIBLE_STDOUT_CALLBACK="default",
-            ANSIBLE_CONFIG=str(self.config),
-        )
-        if self.execution is not None:
-            env["MONOZ_DOWNLINK_EXECUTION"] = self.execution
-        return env
+        return isolated_ansible_env(self.collections_root, self.workdir, self.config, self.execution)
 
     def run(
         self,

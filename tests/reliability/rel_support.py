@@ -35,6 +35,13 @@ if str(EMULATOR_DIR) not in sys.path:
 
 from monoz_emulator.testing import EmulatorProcess, generated_iccid  # noqa: E402
 
+# The isolated ansible-playbook environment is the e2e suite's.
+E2E_DIR = REL_DIR.parent / "e2e"
+if str(E2E_DIR) not in sys.path:
+    sys.path.insert(0, str(E2E_DIR))
+
+from e2e_support import isolated_ansible_env, local_controller_files  # noqa: E402
+
 ORG = "DEMO"
 # Distinctive, so a search of every output for it cannot hit anything else.
 API_KEY = "rel-K3y-5ecret-4b9d0e7f1a"
@@ -113,33 +120,17 @@ class Ansible:
         self.verbosity = verbosity
         self.secrets = secrets
         self.bin = Path(sys.executable).parent / "ansible-playbook"
-        self.inventory = workdir / "inventory.ini"
-        self.inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-        # An explicit, empty config: no ansible.cfg of the developer's leaks in.
-        self.config = workdir / "ansible.cfg"
-        self.config.write_text("[defaults]\n")
+        self.inventory, self.config = local_controller_files(workdir)
         self.runs = 0
         self.checked_runs: list[PlaybookRun] = []
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("MONOZ_", "ANSIBLE_")) and k not in PROXY_VARS}
+        # Proxy and CA variables of the machine must not reach the module either.
+        env = isolated_ansible_env(self.collections, self.workdir, self.config, self.execution, drop=PROXY_VARS)
         env.update(
-            ANSIBLE_COLLECTIONS_PATH=str(self.collections),
-            ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-            ANSIBLE_HOME=str(self.workdir / "ansible-home"),
-            ANSIBLE_LOCAL_TEMP=str(self.workdir / "ansible-tmp"),
-            ANSIBLE_REMOTE_TEMP=str(self.workdir / "ansible-remote-tmp"),
-            ANSIBLE_RETRY_FILES_ENABLED="false",
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_FORCE_COLOR="0",
-            ANSIBLE_STDOUT_CALLBACK="default",
-            ANSIBLE_CONFIG=str(self.config),
             ANSIBLE_LOG_PATH=str(self.workdir / f"ansible-{self.runs}.log"),
             PYTHONDONTWRITEBYTECODE="1",
         )
-        if self.execution is not None:
-            env["MONOZ_DOWNLINK_EXECUTION"] = self.execution
         env.update(extra or {})
         return env
 
