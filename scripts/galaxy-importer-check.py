@@ -10,7 +10,6 @@ This treats both as failures. Usage: galaxy-importer-check.py TARBALL
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -44,25 +43,11 @@ def main() -> int:
     output = proc.stdout + proc.stderr
     sys.stdout.write(output)
     flagged = [line for line in output.splitlines() if line.startswith(("ERROR", "WARNING", "CRITICAL"))]
-    known = [line for line in flagged if KNOWN_WARNING.search(line)]
-    bad = [line for line in flagged if line not in known]
-    for line in known:
-        print(f"galaxy-importer: known and accepted: {line}")
-    if proc.returncode or bad or "Importer processing completed successfully" not in output:
-        print(f"galaxy-importer: FAILED (exit {proc.returncode}, {len(bad)} warning/error lines)", file=sys.stderr)
+    if proc.returncode or flagged or "Importer processing completed successfully" not in output:
+        print(f"galaxy-importer: FAILED (exit {proc.returncode}, {len(flagged)} warning/error lines)", file=sys.stderr)
         return 1
-    print(f"galaxy-importer: accepted ({len(known)} known, accepted warnings; no others)")
+    print("galaxy-importer: accepted (no warnings)")
     return 0
-
-
-# The one accepted warning: the sanity ignore entries for the option name
-# `message`, which the design contract fixes and validate-modules reserves
-# (see tests/sanity/ignore-*.txt for the reason). Nothing else is allowed.
-KNOWN_WARNING = re.compile(
-    r"tests/sanity/ignore-2\.(19|20|21)\.txt:\d+: sanity\[cannot-ignore\]: Ignore file contains validate-modules:"
-    r"(invalid-argument-name|nonexistent-parameter-documented) "
-    r"|Ignore files skip ansible-test sanity tests, found ignore-2\.(19|20|21)\.txt with 2 statement"
-)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ author:
   - monoz.link contributors (@monoz-link)
 description:
   - Takes a list of device dicts (C(iccid) plus per-device variables) and returns, for each, the element to pass in
-    O(monoz.link.monoz_downlink#module:devices) - C({iccid, message}) plus C(topic), C(qos) and C(format) when the
+    O(monoz.link.monoz_downlink#module:devices) - C({iccid, payload}) plus C(topic), C(qos) and C(format) when the
     device sets them.
   - With O(template), the Jinja2 template is rendered once per device, in-process on the controller, with all play
     variables in scope plus C(device) (C(device.iccid), C(device.<column>)). Rendering 10,000 devices is one task,
     not 10,000.
-  - With O(message), every device gets the same message.
+  - With O(payload), every device gets the same payload.
   - "Format rule: when neither O(format) nor the device's own C(format) says C(text), a message whose text is a JSON
     object or array is parsed and sent as compact JSON (format C(json)); any other text is sent as it is (format
     C(text)). Leading and trailing whitespace, such as a template's final newline, is removed."
@@ -34,10 +34,10 @@ options:
     description:
       - Path of the Jinja2 template, searched in the C(templates) directories of the role and play, then next to
         the playbook, like M(ansible.builtin.template).
-      - Exactly one of O(template) and O(message).
+      - Exactly one of O(template) and O(payload).
     type: str
-  message:
-    description: The message for every device, a string or a dict/list (sent as JSON).
+  payload:
+    description: The payload for every device, a string or a dict/list (sent as JSON).
     type: raw
   format:
     description: C(json) or C(text) for every device; unset applies the format rule above.
@@ -109,15 +109,15 @@ class LookupModule(LookupBase):
         self.set_options(var_options=variables, direct=kwargs)
         devices = terms[0] if len(terms) == 1 and isinstance(terms[0], list) else terms
         template = self.get_option("template")
-        message = self.get_option("message")
-        if (template is None) == (message is None):
-            raise AnsibleLookupError("render_each needs exactly one of template and message")
+        payload = self.get_option("payload")
+        if (template is None) == (payload is None):
+            raise AnsibleLookupError("render_each needs exactly one of template and payload")
         fleet_format = self.get_option("format")
         devices = [self._device(index, device) for index, device in enumerate(devices)]
         if template is not None:
             messages = self._render_all(template, devices, variables or {})
         else:
-            messages = [message] * len(devices)
+            messages = [payload] * len(devices)
 
         downlinks = []
         for index, (device, rendered) in enumerate(zip(devices, messages)):
@@ -134,7 +134,7 @@ class LookupModule(LookupBase):
                 )
             except DownlinkInputError as exc:
                 raise AnsibleLookupError(str(exc)) from None
-            downlinks.append({"iccid": iccid, "message": payload, **overrides})
+            downlinks.append({"iccid": iccid, "payload": payload, **overrides})
         return downlinks
 
     @staticmethod

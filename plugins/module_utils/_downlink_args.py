@@ -32,7 +32,7 @@ def downlink_module_kwargs() -> dict:
     argument_spec.update({
         "iccid": {"type": "str"},
         "devices": {"type": "list", "elements": "raw"},
-        "message": {"type": "raw"},
+        "payload": {"type": "raw"},
         "format": {"type": "str", "choices": ["json", "text"]},
         "topic": {"type": "str", "default": ""},
         "qos": {"type": "int", "default": 0, "choices": [0, 1]},

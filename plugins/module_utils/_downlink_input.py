@@ -26,8 +26,8 @@ MAX_TOPIC_BYTES = 512
 FORMAT_CODES = {"json": 0, "text": 1}
 QOS_CHOICES = (0, 1)
 # Keys a dict element of ``devices`` may carry; anything else is a typo that
-# would otherwise be silently ignored (``mesage`` would send the task default).
-DEVICE_KEYS = ("iccid", "message", "topic", "qos", "format", "retain")
+# would otherwise be silently ignored (``paylod`` would send the task default).
+DEVICE_KEYS = ("iccid", "payload", "topic", "qos", "format", "retain")
 # MQTT forbids wildcards in a PUBLISH topic (MQTT 3.1.1, 4.7.1) and NUL
 # anywhere in a topic; the broker would drop such a publish after the API
 # said "MessagePublished", so it is refused before sending.
@@ -131,23 +131,23 @@ def validate_retain(retain, where: str = "retain") -> bool | None:
         raise DownlinkInputError(f"{where} must be a boolean, got {retain!r}") from None
 
 
-def serialise_message(message, fmt: str | None, where: str = "message") -> tuple[str, int]:
+def serialise_payload(payload, fmt: str | None, where: str = "payload") -> tuple[str, int]:
     """Return the API's ``(Message, Format)`` for a message and an optional format name."""
     if fmt is not None and (not isinstance(fmt, str) or fmt not in FORMAT_CODES):
         raise DownlinkInputError(
-            f"{where.replace('message', 'format')} must be one of json, text; got {fmt!r}"
+            f"{where.replace('payload', 'format')} must be one of json, text; got {fmt!r}"
         )
-    if isinstance(message, (dict, list)):
+    if isinstance(payload, (dict, list)):
         # Compact and UTF-8: the device counts bytes, spaces cost airtime.
         try:
-            text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise DownlinkInputError(f"{where} cannot be serialised to JSON: {exc}") from None
         except RecursionError:
             raise DownlinkInputError(f"{where} is nested too deeply to serialise to JSON") from None
         fmt = fmt or "json"
-    elif isinstance(message, str):
-        text = message
+    elif isinstance(payload, str):
+        text = payload
         fmt = fmt or "text"
         if fmt == "json":
             try:
@@ -158,12 +158,12 @@ def serialise_message(message, fmt: str | None, where: str = "message") -> tuple
                 ) from None
             except RecursionError:
                 raise DownlinkInputError(f"{where} is JSON nested too deeply to check") from None
-    elif message is None:
+    elif payload is None:
         raise DownlinkInputError(f"{where} is required")
     else:
         raise DownlinkInputError(
-            f"{where} must be a string, or a dict or list to send as JSON; got {_describe_type(message)}"
-            f" {message!r} (quote it to send it as text)"
+            f"{where} must be a string, or a dict or list to send as JSON; got {_describe_type(payload)}"
+            f" {payload!r} (quote it to send it as text)"
         )
     try:
         size = len(text.encode("utf-8"))
@@ -179,14 +179,14 @@ def serialise_message(message, fmt: str | None, where: str = "message") -> tuple
 
 
 def build_downlink(
-    org_id: str, iccid, message, fmt: str | None, topic, qos, retain, prefix: str = ""
+    org_id: str, iccid, payload, fmt: str | None, topic, qos, retain, prefix: str = ""
 ) -> Downlink:
     """Validate one device's settings and build its exact request body.
 
     ``prefix`` places the option names, e.g. ``devices[3] (ICCID 8988...): ``.
     """
     iccid = normalise_iccid(iccid, f"{prefix}iccid")
-    text, format_code = serialise_message(message, fmt, f"{prefix}message")
+    text, format_code = serialise_payload(payload, fmt, f"{prefix}payload")
     body = {
         "ICCID": iccid,
         "Topic": validate_topic(topic, org_id, iccid, f"{prefix}topic"),
@@ -204,9 +204,9 @@ def build_downlink(
 def build_batch(org_id: str, devices, defaults: dict) -> list[Downlink]:
     """Validate every element of ``devices`` and build its body; fail on the first bad one.
 
-    ``defaults`` holds the task-level ``message``, ``format``, ``topic``,
+    ``defaults`` holds the task-level ``payload``, ``format``, ``topic``,
     ``qos`` and ``retain``; a dict element overrides any of them.  ``format``
-    is None unless the user set it, so a device's own dict message still
+    is None unless the user set it, so a device's own dict payload still
     defaults to json while a task-level string defaults to text.
     """
     if not isinstance(devices, list):
@@ -231,14 +231,14 @@ def build_batch(org_id: str, devices, defaults: dict) -> list[Downlink]:
             raw_iccid = element
         label = raw_iccid if isinstance(raw_iccid, (str, int)) and not isinstance(raw_iccid, bool) else "?"
         prefix = f"devices[{index}] (ICCID {label}): "
-        if settings.get("message") is None:
+        if settings.get("payload") is None:
             raise DownlinkInputError(
-                f"{prefix}no message: set the task's message or give this device its own"
+                f"{prefix}no payload: set the task's payload or give this device its own"
             )
         downlinks.append(build_downlink(
             org_id,
             raw_iccid,
-            settings["message"],
+            settings["payload"],
             settings.get("format"),
             settings.get("topic"),
             settings.get("qos", 0),

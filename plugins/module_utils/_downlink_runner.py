@@ -96,11 +96,11 @@ def run_downlink(params: dict, check_mode: bool, client_factory=MonozClient) -> 
         org_id = params["org_id"]
         if params.get("iccid") is not None:
             downlinks = [build_downlink(
-                org_id, params["iccid"], params.get("message"), params.get("format"),
+                org_id, params["iccid"], params.get("payload"), params.get("format"),
                 params.get("topic"), params.get("qos"), params.get("retain"),
             )]
         else:
-            defaults = {key: params.get(key) for key in ("message", "format", "topic", "qos", "retain")}
+            defaults = {key: params.get(key) for key in ("payload", "format", "topic", "qos", "retain")}
             downlinks = build_batch(org_id, params.get("devices"), defaults)
         journal = Journal(params["journal"]).load() if params.get("journal") else None
     except (DownlinkInputError, JournalError) as exc:

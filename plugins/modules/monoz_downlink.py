@@ -51,25 +51,28 @@ options:
   devices:
     description:
       - Many devices to send to in one task (batch mode).
-      - Each element is an ICCID string, or a dict with key C(iccid) and optionally C(message), C(topic), C(qos),
+      - Each element is an ICCID string, or a dict with key C(iccid) and optionally C(payload), C(topic), C(qos),
         C(format) and C(retain), which override the task-level options for that device.
       - Several messages for one ICCID go out one after another in list order; if one fails, the later
         ones for that ICCID are not attempted. Different devices are sent to in parallel.
       - Results come back in input order in RV(results). An empty list sends nothing and reports RV(ignore:changed=false).
     type: list
     elements: raw
-  message:
+  payload:
     description:
-      - The downlink message. A string is sent as it is; a dict or list is sent as compact JSON text
-        (no spaces, non-ASCII kept as UTF-8) with O(format=json).
+      - The downlink message, sent as the API's C(Message) field (Ansible reserves the option name C(message)).
+      - A string is sent exactly as given, byte for byte (a rendered template included); with O(format=json) it must
+        parse as JSON, which is checked before anything is sent, but it is never re-serialised.
+      - A dict or list is sent as compact JSON text (separators C(,) and C(:), non-ASCII kept as UTF-8)
+        with O(format=json).
       - 1 to 4096 bytes of UTF-8 after serialisation (monoZ:Jet modules take at most 1024).
-      - Required unless every element of O(devices) carries its own C(message).
+      - Required unless every element of O(devices) carries its own C(payload).
     type: raw
   format:
     description:
       - C(json) (API C(Format) 0) or C(text) (API C(Format) 1).
-      - Defaults to C(json) when O(message) is a dict or list, and to C(text) otherwise.
-      - With C(json), a string message must be valid JSON; this is checked before anything is sent.
+      - Defaults to C(json) when O(payload) is a dict or list, and to C(text) otherwise.
+      - With C(json), a string payload must be valid JSON; this is checked before anything is sent.
         The service strips CR and LF from JSON messages before pushing them to the device.
     type: str
     choices: [json, text]
@@ -141,7 +144,7 @@ EXAMPLES = r"""
     org_id: mti
     api_key: "{{ vault_monoz_api_key }}"
     iccid: "8988280666000000001"
-    message: reboot
+    payload: reboot
 
 - name: Send a JSON configuration, retained until the device next connects
   monoz.link.monoz_downlink:
@@ -149,7 +152,7 @@ EXAMPLES = r"""
     topic: /config/apn
     qos: 1
     retain: true
-    message:
+    payload:
       apn: iot.example
       interval: 300
 
@@ -164,11 +167,11 @@ EXAMPLES = r"""
         devices:
           - "8988280666000000001"
           - iccid: "8988280666000000002"
-            message: {apn: iot.other}
+            payload: {apn: iot.other}
           - iccid: "8988280666000000001"
-            message: reboot
+            payload: reboot
             format: text
-        message: {apn: iot.example}
+        payload: {apn: iot.example}
         concurrency: 32
         rate_limit: 200
         journal: /var/lib/monoz/push-2026-11.jsonl

@@ -24,7 +24,7 @@ def summary_of(result: dict) -> dict:
 def test_batch_of_200_devices_each_receives_exactly_its_own_message(emu, ansible):
     devices = [iccid(i) for i in range(200)]
     random.Random(200).shuffle(devices)  # so input order is not ICCID order
-    elements = [{"iccid": device, "message": {"device": device, "seq": n}} for n, device in enumerate(devices)]
+    elements = [{"iccid": device, "payload": {"device": device, "seq": n}} for n, device in enumerate(devices)]
     run = ansible.downlink([{"devices": elements, "concurrency": 16}], {"default": emu.profile()})
 
     assert run.rc == 0, run.describe()
@@ -49,8 +49,8 @@ def test_batch_messages_to_one_device_arrive_in_input_order(emu, ansible):
     devices = [iccid(i) for i in range(30, 50)]
     # Every device gets a config, then a reboot; all configs are listed first,
     # so a batch that sent them in parallel would race them.
-    configs = [{"iccid": d, "message": {"apn": f"apn-{d[-4:]}"}, "topic": "/config", "qos": 1} for d in devices]
-    reboots = [{"iccid": d, "message": "reboot", "format": "text", "topic": "/cmd", "qos": 1} for d in devices]
+    configs = [{"iccid": d, "payload": {"apn": f"apn-{d[-4:]}"}, "topic": "/config", "qos": 1} for d in devices]
+    reboots = [{"iccid": d, "payload": "reboot", "format": "text", "topic": "/cmd", "qos": 1} for d in devices]
     # Each device's first request gets a 503: the config is retried after a
     # back-off, and a reboot sent in parallel would overtake it.
     emu.set_faults(per_iccid={device: [503] for device in devices})
@@ -80,7 +80,7 @@ def test_batch_with_one_failing_device_fails_the_task_and_delivers_the_rest(emu,
     failing = devices[7]
     emu.set_faults(per_iccid={failing: [500]})
     run = ansible.downlink(
-        [{"devices": devices, "message": "fw-update", "concurrency": 8}], {"default": emu.profile()}
+        [{"devices": devices, "payload": "fw-update", "concurrency": 8}], {"default": emu.profile()}
     )
 
     assert run.rc != 0, run.describe()
@@ -109,7 +109,7 @@ def test_batch_stops_early_on_401_and_reports_unattempted_devices(emu, ansible, 
     devices = [iccid(i) for i in range(200)]
     concurrency = 4
     run = ansible.downlink(
-        [{"devices": devices, "message": "never", "concurrency": concurrency, "profile": "wrong"}],
+        [{"devices": devices, "payload": "never", "concurrency": concurrency, "profile": "wrong"}],
         {"default": emu.profile(), "wrong": emu.profile(api_key=WRONG_KEY)},
     )
 
@@ -138,7 +138,7 @@ def test_batch_stops_early_on_401_and_reports_unattempted_devices(emu, ansible, 
 def test_batch_bad_element_fails_naming_its_index_and_sends_nothing(emu, ansible, execution):
     devices: list = [iccid(i) for i in range(100)]
     devices[57] = {"iccid": iccid(57), "topic": "no-leading-slash"}
-    run = ansible.downlink([{"devices": devices, "message": "x"}], {"default": emu.profile()})
+    run = ansible.downlink([{"devices": devices, "payload": "x"}], {"default": emu.profile()})
 
     assert run.rc != 0, run.describe()
     msg = run.call(0)["msg"]
@@ -148,7 +148,7 @@ def test_batch_bad_element_fails_naming_its_index_and_sends_nothing(emu, ansible
 
 def test_batch_check_mode_reports_would_send_for_every_device(emu, ansible, execution):
     devices = [iccid(i) for i in range(100, 110)]
-    run = ansible.downlink([{"devices": devices, "message": {"apn": "iot"}}], {"default": emu.profile()}, check=True)
+    run = ansible.downlink([{"devices": devices, "payload": {"apn": "iot"}}], {"default": emu.profile()}, check=True)
 
     assert run.rc == 0, run.describe()
     result = run.call(0)

@@ -14,7 +14,7 @@ UNKNOWN_ICCID = "8988280666999999999"
 def test_wrong_key_fails_with_401_naming_the_org_and_hiding_the_key(emu, ansible, execution):
     device = iccid(20)
     run = ansible.downlink(
-        [{"iccid": device, "message": "never", "profile": "wrong"}],
+        [{"iccid": device, "payload": "never", "profile": "wrong"}],
         {"default": emu.profile(), "wrong": emu.profile(api_key=WRONG_KEY)},
     )
 
@@ -32,7 +32,7 @@ def test_wrong_key_fails_with_401_naming_the_org_and_hiding_the_key(emu, ansible
 
 
 def test_unknown_iccid_fails_with_404_and_the_api_message(emu, ansible, execution):
-    run = ansible.downlink([{"iccid": UNKNOWN_ICCID, "message": "hello"}], {"default": emu.profile()})
+    run = ansible.downlink([{"iccid": UNKNOWN_ICCID, "payload": "hello"}], {"default": emu.profile()})
 
     assert run.rc != 0, run.describe()
     result = run.call(0)
@@ -47,10 +47,10 @@ def test_unknown_iccid_fails_with_404_and_the_api_message(emu, ansible, executio
 
 
 INVALID_CALLS = [
-    pytest.param({"iccid": "8988A0666000000001", "message": "x"}, "iccid", id="iccid-not-digits"),
-    pytest.param({"iccid": iccid(21), "message": "x", "topic": "config/apn"}, "topic", id="topic-without-slash"),
-    pytest.param({"iccid": iccid(21), "message": "x" * 4097}, "message", id="message-4097-bytes"),
-    pytest.param({"iccid": iccid(21), "message": '{"apn": "iot"', "format": "json"}, "message", id="json-invalid"),
+    pytest.param({"iccid": "8988A0666000000001", "payload": "x"}, "iccid", id="iccid-not-digits"),
+    pytest.param({"iccid": iccid(21), "payload": "x", "topic": "config/apn"}, "topic", id="topic-without-slash"),
+    pytest.param({"iccid": iccid(21), "payload": "x" * 4097}, "payload", id="message-4097-bytes"),
+    pytest.param({"iccid": iccid(21), "payload": '{"apn": "iot"', "format": "json"}, "payload", id="json-invalid"),
 ]
 
 
@@ -75,7 +75,7 @@ def test_invalid_input_fails_naming_the_option_before_any_request(emu, ansible, 
 def test_http_500_is_not_retried(emu, ansible, execution):
     device = iccid(22)
     emu.set_faults(script=[500])
-    run = ansible.downlink([{"iccid": device, "message": "once"}], {"default": emu.profile()})
+    run = ansible.downlink([{"iccid": device, "payload": "once"}], {"default": emu.profile()})
 
     assert run.rc != 0, run.describe()
     result = run.call(0)
@@ -90,7 +90,7 @@ def test_http_500_is_not_retried(emu, ansible, execution):
 def test_two_503_then_success_is_delivered_once_after_three_attempts(emu, ansible, execution):
     device = iccid(23)
     emu.set_faults(script=[503, 503])
-    run = ansible.downlink([{"iccid": device, "message": "third time"}], {"default": emu.profile()})
+    run = ansible.downlink([{"iccid": device, "payload": "third time"}], {"default": emu.profile()})
 
     assert run.rc == 0, run.describe()
     result = run.call(0)
@@ -108,8 +108,8 @@ def test_429_retry_after_is_honoured(emu, ansible, execution):
     run = ansible.downlink(
         [
             # A first, unfaulted call stamps the time the second one starts.
-            {"iccid": before, "message": "stamp"},
-            {"iccid": device, "message": "after 429"},
+            {"iccid": before, "payload": "stamp"},
+            {"iccid": device, "payload": "after 429"},
         ],
         {"default": emu.profile()},
     )

@@ -19,7 +19,7 @@ def journal_records(path) -> list[dict]:
 def test_journal_rerun_sends_nothing_new(emu, ansible, execution, tmp_path):
     journal = tmp_path / "push.jsonl"
     devices = [iccid(i) for i in range(110, 120)]
-    call = {"devices": devices, "message": {"fw": "1.2.3"}, "journal": str(journal)}
+    call = {"devices": devices, "payload": {"fw": "1.2.3"}, "journal": str(journal)}
 
     first = ansible.downlink([call], {"default": emu.profile()})
     assert first.rc == 0, first.describe()
@@ -46,7 +46,7 @@ def test_journal_resume_after_failures_sends_only_the_failed_devices(emu, ansibl
     journal = tmp_path / "push.jsonl"
     devices = [iccid(i) for i in range(120, 140)]
     failing = [devices[2], devices[9], devices[17]]
-    call = {"devices": devices, "message": "cfg-v2", "journal": str(journal), "concurrency": 4}
+    call = {"devices": devices, "payload": "cfg-v2", "journal": str(journal), "concurrency": 4}
     emu.set_faults(per_iccid={device: [500] for device in failing})
 
     first = ansible.downlink([call], {"default": emu.profile()})
@@ -81,14 +81,14 @@ def test_journal_torn_last_line_is_tolerated(emu, ansible, tmp_path):
     devices = [iccid(i) for i in range(140, 145)]
     new_device = iccid(145)
 
-    first = ansible.downlink([{"devices": devices, "message": "m", "journal": str(journal)}], {"default": emu.profile()})
+    first = ansible.downlink([{"devices": devices, "payload": "m", "journal": str(journal)}], {"default": emu.profile()})
     assert first.rc == 0, first.describe()
     torn = '{"v":1,"digest":"0123abcd'
     with journal.open("a") as handle:  # a crash in the middle of a write
         handle.write(torn)
 
     second = ansible.downlink(
-        [{"devices": devices + [new_device], "message": "m", "journal": str(journal)}], {"default": emu.profile()}
+        [{"devices": devices + [new_device], "payload": "m", "journal": str(journal)}], {"default": emu.profile()}
     )
     assert second.rc == 0, second.describe()
     result = second.call(0)

@@ -25,10 +25,10 @@ def test_api_key_never_appears_in_output_results_or_journal(emu, ansible, execut
     }
     run = ansible.downlink(
         [
-            {"iccid": good, "message": "ok", "journal": str(journal)},
-            {"iccid": good, "message": "wrong key", "profile": "wrong"},
-            {"devices": batch, "message": "wrong key", "profile": "wrong"},
-            {"iccid": good, "message": "refused", "profile": "refused", "retries": 1},
+            {"iccid": good, "payload": "ok", "journal": str(journal)},
+            {"iccid": good, "payload": "wrong key", "profile": "wrong"},
+            {"devices": batch, "payload": "wrong key", "profile": "wrong"},
+            {"iccid": good, "payload": "refused", "profile": "refused", "retries": 1},
         ],
         profiles,
         verbosity=3,

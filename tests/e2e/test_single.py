@@ -15,7 +15,7 @@ def device_topic(device: str, suffix: str = "") -> str:
 
 def test_single_text_downlink_reaches_device_on_default_topic(emu, ansible, execution):
     device = iccid(1)
-    run = ansible.downlink([{"iccid": device, "message": "hello device"}], {"default": emu.profile()})
+    run = ansible.downlink([{"iccid": device, "payload": "hello device"}], {"default": emu.profile()})
 
     assert run.rc == 0, run.describe()
     result = run.call(0)
@@ -39,7 +39,7 @@ def test_dict_message_is_sent_as_compact_json_with_format_0(emu, ansible, execut
     device = iccid(2)
     message = {"apn": "iot.example", "interval": 300, "site": "Zürich", "flags": [1, 2]}
     compact = '{"apn":"iot.example","interval":300,"site":"Zürich","flags":[1,2]}'
-    run = ansible.downlink([{"iccid": device, "message": message}], {"default": emu.profile()})
+    run = ansible.downlink([{"iccid": device, "payload": message}], {"default": emu.profile()})
 
     assert run.rc == 0, run.describe()
     request = run.call(0)["request"]
@@ -54,7 +54,7 @@ def test_dict_message_is_sent_as_compact_json_with_format_0(emu, ansible, execut
 def test_topic_suffix_and_qos_1_reach_device_as_requested(emu, ansible, execution):
     device = iccid(3)
     run = ansible.downlink(
-        [{"iccid": device, "message": {"apn": "iot.example"}, "topic": "/config/apn", "qos": 1}],
+        [{"iccid": device, "payload": {"apn": "iot.example"}, "topic": "/config/apn", "qos": 1}],
         {"default": emu.profile()},
     )
 
@@ -71,9 +71,9 @@ def test_retained_message_reaches_a_device_that_subscribes_later(emu, ansible, e
     retained_device, plain_device = iccid(4), iccid(5)
     run = ansible.downlink(
         [
-            {"iccid": retained_device, "message": "retained-config", "qos": 1, "retain": True},
+            {"iccid": retained_device, "payload": "retained-config", "qos": 1, "retain": True},
             # Control: the same message without retain is not kept by the broker.
-            {"iccid": plain_device, "message": "plain-config", "qos": 1},
+            {"iccid": plain_device, "payload": "plain-config", "qos": 1},
         ],
         {"default": emu.profile()},
     )
@@ -95,8 +95,8 @@ def test_crlf_stripped_from_json_message_and_kept_in_text(emu, ansible, executio
     text_message = "line1\r\nline2\n"
     run = ansible.downlink(
         [
-            {"iccid": json_device, "message": json_message, "format": "json"},
-            {"iccid": text_device, "message": text_message, "format": "text"},
+            {"iccid": json_device, "payload": json_message, "format": "json"},
+            {"iccid": text_device, "payload": text_message, "format": "text"},
         ],
         {"default": emu.profile()},
     )
@@ -114,7 +114,7 @@ def test_crlf_stripped_from_json_message_and_kept_in_text(emu, ansible, executio
 def test_check_mode_sends_nothing_and_reports_the_request(emu, ansible, execution):
     device = iccid(8)
     run = ansible.downlink(
-        [{"iccid": device, "message": {"apn": "iot.example"}, "topic": "/config", "qos": 1}],
+        [{"iccid": device, "payload": {"apn": "iot.example"}, "topic": "/config", "qos": 1}],
         {"default": emu.profile()},
         check=True,
     )
@@ -136,7 +136,7 @@ def test_environment_fallbacks_supply_org_key_and_url(emu, ansible, execution):
     device = iccid(9)
     env = {"MONOZ_ORG_ID": ORG, "MONOZ_API_KEY": API_KEY, "MONOZ_API_URL": emu.api_url}
     # The default profile is empty: the task names no connection option.
-    run = ansible.downlink([{"iccid": device, "message": "from-env"}], {"default": {}}, env=env)
+    run = ansible.downlink([{"iccid": device, "payload": "from-env"}], {"default": {}}, env=env)
 
     assert run.rc == 0, run.describe()
     assert run.call(0)["status_code"] == 200
@@ -144,7 +144,7 @@ def test_environment_fallbacks_supply_org_key_and_url(emu, ansible, execution):
 
 
 def test_environment_fallback_absent_fails_naming_the_option(emu, ansible, execution):
-    run = ansible.downlink([{"iccid": iccid(9), "message": "nowhere"}], {"default": {}})
+    run = ansible.downlink([{"iccid": iccid(9), "payload": "nowhere"}], {"default": {}})
 
     assert run.rc != 0, run.describe()
     assert run.call(0)["failed"] is True

@@ -104,7 +104,7 @@ def run_chaos(ansible: Ansible, emu: Emu, devices: int, workdir: Path, *, faults
         "fleet_push_api_key": emu.api_key,
         "fleet_push_api_url": emu.process.api_url,
         "fleet_push_devices": fleet,
-        "fleet_push_message": message,
+        "fleet_push_payload": message,
         "fleet_push_qos": 1,
         "fleet_push_concurrency": concurrency,
         "fleet_push_batch_size": batch_size,

@@ -17,7 +17,7 @@ ANSIBLE_OVERHEAD_S = 25  # ansible-playbook start, fork, result; generous for a 
 
 def _batch(ansible, api_url, **args):
     extra = {"rel_org_id": ORG, "rel_api_key": API_KEY, "rel_api_url": api_url,
-             "rel_args": {"devices": DEVICES, "message": "x", **args}}
+             "rel_args": {"devices": DEVICES, "payload": "x", **args}}
     return ansible.run("downlink.yml", extra)
 
 

@@ -41,7 +41,7 @@ def test_kill_9_mid_push_then_rerun_resends_nothing_journaled(ansible, emu, tmp_
     journal = tmp_path / "push.jsonl"
     devices = [iccid(index) for index in range(DEVICES)]
     extra_vars = {**emu.creds(), "rel_args": {
-        "devices": devices, "message": {"apn": "iot.crash.example"}, "qos": 1,
+        "devices": devices, "payload": {"apn": "iot.crash.example"}, "qos": 1,
         "concurrency": CONCURRENCY, "journal": str(journal),
     }}
     emu.process.set_faults(latency_ms=20)

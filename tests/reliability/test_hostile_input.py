@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from rel_support import API_KEY, ORG, Emu, iccid
 
-GOOD = {"iccid": iccid(1), "message": '{"ok":1}', "fmt": None, "topic": "", "qos": 0, "retain": None}
+GOOD = {"iccid": iccid(1), "payload": '{"ok":1}', "fmt": None, "topic": "", "qos": 0, "retain": None}
 OPTION_RE = re.compile(r"^(iccid|topic|message|format|qos|retain)\b")
 REGISTERED = [iccid(index) for index in range(0, 2000, 7)]  # drawn from
 ALL_REGISTERED = {iccid(index) for index in range(2000)} | {"12345678"}  # what the session emulator knows
@@ -115,10 +115,10 @@ def _expected_option_error(validation, exc, org, args):
     assert match, f"error does not start with the option at fault: {message!r}"
     option = {"format": "fmt"}.get(match.group(1), match.group(1))
     fixed = dict(args, **{option: GOOD[option]})
-    if option == "message" and "format is json" in message:
+    if option == "payload" and "format is json" in message:
         fixed["fmt"] = GOOD["fmt"]
     try:
-        validation.build_downlink(org, fixed["iccid"], fixed["message"], fixed["fmt"], fixed["topic"],
+        validation.build_downlink(org, fixed["iccid"], fixed["payload"], fixed["fmt"], fixed["topic"],
                                   fixed["qos"], fixed["retain"])
     except validation.DownlinkInputError as again:
         assert str(again) != message, f"a good {match.group(1)} did not clear the error {message!r}"
@@ -145,7 +145,7 @@ def _check_one(live, args):
     live_emu, session, validation = live
     live_emu.registered = ALL_REGISTERED
     try:
-        downlink = validation.build_downlink(ORG, args["iccid"], args["message"], args["fmt"], args["topic"],
+        downlink = validation.build_downlink(ORG, args["iccid"], args["payload"], args["fmt"], args["topic"],
                                              args["qos"], args["retain"])
     except validation.DownlinkInputError as exc:
         _expected_option_error(validation, exc, ORG, args)
@@ -158,30 +158,30 @@ def _check_one(live, args):
 @PROPERTY_SETTINGS
 @given(iccid_=iccids, message=messages, fmt=formats, topic=topics, qos=qoses, retain=retains)
 def test_every_input_is_refused_by_name_or_accepted_and_delivered(live, iccid_, message, fmt, topic, qos, retain):
-    _check_one(live, {"iccid": iccid_, "message": message, "fmt": fmt, "topic": topic, "qos": qos,
+    _check_one(live, {"iccid": iccid_, "payload": message, "fmt": fmt, "topic": topic, "qos": qos,
                       "retain": retain})
 
 
 # Edge cases pinned by name (each a class of odd input), on top of what hypothesis draws.
 EDGE_INPUTS = {
-    "json_text_nested_1000_deep": {"message": "[" * 1000 + "]" * 1000, "fmt": "json"},
-    "json_nan_literal": {"message": "NaN", "fmt": "json"},
-    "json_infinity_in_array": {"message": "[1,Infinity]", "fmt": "json"},
-    "format_is_a_list": {"message": "x", "fmt": ["json"]},
-    "format_is_a_dict": {"message": "x", "fmt": {"json": 1}},
-    "topic_at_512_bytes": {"message": "x", "topic": "/" + "t" * (TOPIC_ROOM - 1), "qos": 1, "retain": True},
-    "topic_513_bytes": {"message": "x", "topic": "/" + "t" * TOPIC_ROOM},
-    "topic_multibyte_edge": {"message": "x", "topic": "/" + "é" * ((TOPIC_ROOM - 1) // 2)},
-    "topic_empty_levels_trailing_slash": {"message": "x", "topic": "//a//"},
-    "topic_lone_surrogate": {"message": "x", "topic": "/\ud800"},
-    "message_4096_multibyte": {"message": "€" * 1365 + "x", "fmt": "text"},
-    "message_4097_multibyte": {"message": "€" * 1366, "fmt": "text"},
-    "message_empty": {"message": ""},
-    "message_crlf_json": {"message": '{"a":\r\n1}', "fmt": "json"},
-    "message_crlf_text": {"message": "line1\r\nline2", "fmt": "text"},
-    "message_lone_surrogate": {"message": "\udc80"},
-    "message_dict_with_nan": {"message": {"v": float("nan")}},
-    "message_dict_unicode": {"message": {"ключ": "値", "emoji": "😀"}},
+    "json_text_nested_1000_deep": {"payload": "[" * 1000 + "]" * 1000, "fmt": "json"},
+    "json_nan_literal": {"payload": "NaN", "fmt": "json"},
+    "json_infinity_in_array": {"payload": "[1,Infinity]", "fmt": "json"},
+    "format_is_a_list": {"payload": "x", "fmt": ["json"]},
+    "format_is_a_dict": {"payload": "x", "fmt": {"json": 1}},
+    "topic_at_512_bytes": {"payload": "x", "topic": "/" + "t" * (TOPIC_ROOM - 1), "qos": 1, "retain": True},
+    "topic_513_bytes": {"payload": "x", "topic": "/" + "t" * TOPIC_ROOM},
+    "topic_multibyte_edge": {"payload": "x", "topic": "/" + "é" * ((TOPIC_ROOM - 1) // 2)},
+    "topic_empty_levels_trailing_slash": {"payload": "x", "topic": "//a//"},
+    "topic_lone_surrogate": {"payload": "x", "topic": "/\ud800"},
+    "message_4096_multibyte": {"payload": "€" * 1365 + "x", "fmt": "text"},
+    "message_4097_multibyte": {"payload": "€" * 1366, "fmt": "text"},
+    "message_empty": {"payload": ""},
+    "message_crlf_json": {"payload": '{"a":\r\n1}', "fmt": "json"},
+    "message_crlf_text": {"payload": "line1\r\nline2", "fmt": "text"},
+    "message_lone_surrogate": {"payload": "\udc80"},
+    "message_dict_with_nan": {"payload": {"v": float("nan")}},
+    "message_dict_unicode": {"payload": {"ключ": "値", "emoji": "😀"}},
     "iccid_23_digits": {"iccid": "1" * 23},
     "iccid_fullwidth_digits": {"iccid": "１２３"},
     "iccid_int": {"iccid": int(iccid(4))},
@@ -205,15 +205,15 @@ def _nested(depth: int):
 
 @pytest.mark.parametrize("depth", [50, 500, 1000])
 def test_deeply_nested_message_is_refused_by_name_or_delivered(live, depth):
-    _check_one(live, {**GOOD, "iccid": iccid(5), "message": _nested(depth)})
-    _check_one(live, {**GOOD, "iccid": iccid(6), "message": "[" * depth + "]" * depth, "fmt": "json"})
+    _check_one(live, {**GOOD, "iccid": iccid(5), "payload": _nested(depth)})
+    _check_one(live, {**GOOD, "iccid": iccid(6), "payload": "[" * depth + "]" * depth, "fmt": "json"})
 
 
 device_elements = st.one_of(
     st.sampled_from(REGISTERED), st.sampled_from(REGISTERED).map(int), st.none(), st.booleans(), st.floats(),
     st.lists(st.sampled_from(REGISTERED), max_size=2), _text(max_size=8),
     st.fixed_dictionaries({"iccid": st.sampled_from(REGISTERED)}, optional={
-        "message": messages, "topic": topics, "qos": qoses, "format": formats, "retain": retains,
+        "payload": messages, "topic": topics, "qos": qoses, "format": formats, "retain": retains,
     }),
     st.dictionaries(st.sampled_from(["iccid", "mesage", "Topic", "ICCID", "qos", "extra"]),
                     st.sampled_from(REGISTERED) | st.integers(0, 2), max_size=3),
@@ -229,7 +229,7 @@ devices_values = st.one_of(
 def test_every_devices_value_is_refused_by_name_or_accepted(live, devices, message, topic, qos):
     live_emu, session, validation = live
     live_emu.registered = ALL_REGISTERED
-    defaults = {"message": message, "format": None, "topic": topic, "qos": qos, "retain": None}
+    defaults = {"payload": message, "format": None, "topic": topic, "qos": qos, "retain": None}
     try:
         downlinks = validation.build_batch(ORG, devices, defaults)
     except validation.DownlinkInputError as exc:
@@ -257,21 +257,21 @@ def test_every_devices_value_is_refused_by_name_or_accepted(live, devices, messa
 
 # --- whole-module runs -------------------------------------------------------------
 ODD_MODULE_INPUT = {
-    "device_format_is_a_list": ({"devices": [{"iccid": iccid(10), "format": ["json"]}], "message": "x"},
+    "device_format_is_a_list": ({"devices": [{"iccid": iccid(10), "format": ["json"]}], "payload": "x"},
                                 "format"),
-    "nan_is_not_json": ({"iccid": iccid(10), "message": "NaN", "format": "json"}, "message"),
-    "topic_wildcard": ({"iccid": iccid(10), "message": "x", "topic": "/a/+/b"}, "topic"),
-    "message_4097_bytes": ({"iccid": iccid(10), "message": "x" * 4097}, "message"),
-    "iccid_with_dashes": ({"iccid": "8988-2806-6600", "message": "x"}, "iccid"),
-    "device_key_typo": ({"devices": [iccid(10), {"iccid": iccid(11), "mesage": "typo"}], "message": "x"},
+    "nan_is_not_json": ({"iccid": iccid(10), "payload": "NaN", "format": "json"}, "payload"),
+    "topic_wildcard": ({"iccid": iccid(10), "payload": "x", "topic": "/a/+/b"}, "topic"),
+    "message_4097_bytes": ({"iccid": iccid(10), "payload": "x" * 4097}, "payload"),
+    "iccid_with_dashes": ({"iccid": "8988-2806-6600", "payload": "x"}, "iccid"),
+    "device_key_typo": ({"devices": [iccid(10), {"iccid": iccid(11), "mesage": "typo"}], "payload": "x"},
                         "devices[1]"),
-    "qos_2": ({"iccid": iccid(10), "message": "x", "qos": 2}, "qos"),
-    "device_is_a_bool": ({"devices": [iccid(10), True], "message": "x"}, "devices[1]"),
-    "retain_maybe": ({"iccid": iccid(10), "message": "x", "retain": "maybe"}, "retain"),
+    "qos_2": ({"iccid": iccid(10), "payload": "x", "qos": 2}, "qos"),
+    "device_is_a_bool": ({"devices": [iccid(10), True], "payload": "x"}, "devices[1]"),
+    "retain_maybe": ({"iccid": iccid(10), "payload": "x", "retain": "maybe"}, "retain"),
     # Module path: AnsibleModule logs its arguments to syslog first and fails on NUL with
     # "Failed to log to syslog (embedded null character)" (ansible-core behaviour).
-    "topic_nul": ({"iccid": iccid(10), "message": "x", "topic": "/a\u0000b"}, ("topic", "embedded null character")),
-    "message_is_a_number": ({"iccid": iccid(10), "message": 12.5}, "message"),
+    "topic_nul": ({"iccid": iccid(10), "payload": "x", "topic": "/a\u0000b"}, ("topic", "embedded null character")),
+    "message_is_a_number": ({"iccid": iccid(10), "payload": 12.5}, "payload"),
 }
 
 
@@ -311,7 +311,7 @@ def test_json_text_nested_1000_deep_is_sent_or_refused_cleanly(ansible, emu, exe
     """Within the 4096-byte limit; Python 3.11's json recursion limit is about 1000 levels."""
     message = "[" * 1000 + "]" * 1000
     run = ansible.run("downlink.yml", {**emu.creds(), "rel_args": {
-        "iccid": iccid(12), "message": message, "format": "json", "qos": 1}})
+        "iccid": iccid(12), "payload": message, "format": "json", "qos": 1}})
     _assert_no_traceback(run)
     if run.rc == 0:
         assert emu.received_exactly_one(iccid(12))["payload"] == message

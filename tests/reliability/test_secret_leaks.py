@@ -38,7 +38,7 @@ CASES = [pytest.param(scenario, path, id=f"{path}-{scenario}") for scenario in S
 def test_key_never_appears_in_any_output(ansible, emu, execution, scenario, tmp_path):
     journal = tmp_path / "journal.jsonl"
     creds = emu.creds()
-    args = {"iccid": iccid(20), "message": {"apn": "iot.secret.example"}, "qos": 1}
+    args = {"iccid": iccid(20), "payload": {"apn": "iot.secret.example"}, "qos": 1}
     env = None
     check = False
     expect_rc = 0
@@ -52,7 +52,7 @@ def test_key_never_appears_in_any_output(ansible, emu, execution, scenario, tmp_
     elif scenario == "check_mode":
         check = True
     elif scenario in ("batch_journal", "batch_unauthorised"):
-        args = {"devices": [iccid(index) for index in range(20, 40)] + ["1" * 22], "message": "cfg",
+        args = {"devices": [iccid(index) for index in range(20, 40)] + ["1" * 22], "payload": "cfg",
                 "journal": str(journal), "concurrency": 4}
         expect_rc = 2  # the unknown 22-digit ICCID answers 404
         if scenario == "batch_unauthorised":
@@ -77,7 +77,7 @@ def test_role_with_report_and_journal_leaks_no_key(ansible, emu, tmp_path):
     extra = {
         "fleet_push_org_id": ORG, "fleet_push_api_key": API_KEY, "fleet_push_api_url": emu.process.api_url,
         "fleet_push_devices": [iccid(index) for index in range(40, 60)] + ["1" * 22],
-        "fleet_push_message": {"apn": "iot.secret.example"}, "fleet_push_batch_size": 7,
+        "fleet_push_payload": {"apn": "iot.secret.example"}, "fleet_push_batch_size": 7,
         "fleet_push_journal": str(journal), "fleet_push_report": str(report),
     }
     run = ansible.run("fleet_push.yml", extra, secret_files=(journal, report))

@@ -58,7 +58,7 @@ def tls_emu(tls_emulator, certificate):
 
 
 def _send(ansible, emu, env=None, **args):
-    rel_args = {"iccid": iccid(1), "message": "tls", "qos": 1, **args}
+    rel_args = {"iccid": iccid(1), "payload": "tls", "qos": 1, **args}
     return ansible.run("downlink.yml", {**emu.creds(), "rel_args": rel_args}, env=env)
 
 

@@ -23,7 +23,7 @@ from ansible_collections.monoz.link.plugins.module_utils._journal import Journal
 from ansible_collections.monoz.link.tests.unit.fakes import API_KEY, PUBLISHED
 
 ORG = "mti"
-DEFAULTS = {"message": "m", "format": None, "topic": "", "qos": 0, "retain": None}
+DEFAULTS = {"payload": "m", "format": None, "topic": "", "qos": 0, "retain": None}
 WAIT = 10  # seconds; only ever reached when the code under test is wrong
 
 
@@ -73,7 +73,7 @@ def test_sent_result_has_status_code_response_and_attempts():
 
 
 def test_every_body_is_sent_exactly_once():
-    devices = [{"iccid": str(n % 7 + 1), "message": f"m{n}"} for n in range(30)]
+    devices = [{"iccid": str(n % 7 + 1), "payload": f"m{n}"} for n in range(30)]
     client = FakeClient()
     BatchRun(client, downlinks_for(devices), None, concurrency=4).run()
     assert sorted(body["Message"] for body in client.calls) == sorted(f"m{n}" for n in range(30))
@@ -101,7 +101,7 @@ def test_same_iccid_goes_in_input_order_while_other_iccids_run_in_parallel():
             config_may_finish.set()
         return PublishResult(200, {}, 1)
 
-    devices = [{"iccid": "1", "message": "config"}, "2", {"iccid": "1", "message": "reboot"}]
+    devices = [{"iccid": "1", "payload": "config"}, "2", {"iccid": "1", "payload": "reboot"}]
     results = BatchRun(FakeClient(handler), downlinks_for(devices), None, concurrency=2).run()
     assert [r["status"] for r in results] == ["sent", "sent", "sent"]
     a_events = [event for event in events if event[1] == "1"]
@@ -123,7 +123,7 @@ def test_many_messages_to_one_iccid_never_overlap_and_keep_input_order():
             in_flight["count"] -= 1
         return PublishResult(200, {}, 1)
 
-    devices = [{"iccid": "5", "message": f"step{n}"} for n in range(20)]
+    devices = [{"iccid": "5", "payload": f"step{n}"} for n in range(20)]
     BatchRun(FakeClient(handler), downlinks_for(devices), None, concurrency=8).run()
     assert order == [f"step{n}" for n in range(20)]
     assert in_flight["max"] == 1
@@ -135,8 +135,8 @@ def test_failure_in_a_chain_marks_later_same_iccid_messages_not_attempted():
             raise api_error(404, "ICCID not found")
         return PublishResult(200, {}, 1)
 
-    devices = [{"iccid": "1", "message": "config"}, "2", {"iccid": "1", "message": "reboot"},
-               {"iccid": "1", "message": "again"}]
+    devices = [{"iccid": "1", "payload": "config"}, "2", {"iccid": "1", "payload": "reboot"},
+               {"iccid": "1", "payload": "again"}]
     client = FakeClient(handler)
     results = BatchRun(client, downlinks_for(devices), None, concurrency=2).run()
     assert [r["status"] for r in results] == ["failed", "sent", "failed", "failed"]

@@ -19,7 +19,7 @@ from ansible_collections.monoz.link.plugins.module_utils._downlink_input import 
     build_downlink,
     downlink_digest,
     normalise_iccid,
-    serialise_message,
+    serialise_payload,
     validate_qos,
     validate_retain,
     validate_topic,
@@ -30,7 +30,7 @@ ICCID = "8988280666000000001"
 # "/mti/12345678/sub" is 17 bytes: a topic of 495 bytes makes exactly 512.
 SHORT_ICCID = "12345678"
 PREFIX_BYTES = len(f"/{ORG}/{SHORT_ICCID}/sub")
-DEFAULTS = {"message": "reboot", "format": None, "topic": "", "qos": 0, "retain": None}
+DEFAULTS = {"payload": "reboot", "format": None, "topic": "", "qos": 0, "retain": None}
 
 # Every str, lone surrogates included (module args arrive as JSON, and JSON can
 # carry "\ud800"); st.text() never draws surrogates, so build strings by hand.
@@ -39,7 +39,7 @@ any_text = st.lists(any_char, max_size=600).map("".join)
 
 
 def downlink(**overrides) -> Downlink:
-    args = {"org_id": ORG, "iccid": ICCID, "message": "reboot", "fmt": None, "topic": "", "qos": 0, "retain": None}
+    args = {"org_id": ORG, "iccid": ICCID, "payload": "reboot", "fmt": None, "topic": "", "qos": 0, "retain": None}
     args.update(overrides)
     return build_downlink(**args)
 
@@ -162,65 +162,65 @@ def test_bad_retain_is_refused(value):
 # --- message -----------------------------------------------------------------
 
 def test_dict_message_becomes_compact_json_with_format_0():
-    assert serialise_message({"apn": "iot.example", "interval": 300}, None) == (
+    assert serialise_payload({"apn": "iot.example", "interval": 300}, None) == (
         '{"apn":"iot.example","interval":300}', 0)
 
 
 def test_list_message_becomes_compact_json_with_format_0():
-    assert serialise_message([1, "a", {"b": None}], None) == ('[1,"a",{"b":null}]', 0)
+    assert serialise_payload([1, "a", {"b": None}], None) == ('[1,"a",{"b":null}]', 0)
 
 
 def test_json_message_keeps_non_ascii_as_utf8():
-    assert serialise_message({"name": "café ✓"}, None) == ('{"name":"café ✓"}', 0)
+    assert serialise_payload({"name": "café ✓"}, None) == ('{"name":"café ✓"}', 0)
 
 
 def test_string_message_is_text_format_1_and_sent_as_is():
-    assert serialise_message("reboot now\r\n", None) == ("reboot now\r\n", 1)
+    assert serialise_payload("reboot now\r\n", None) == ("reboot now\r\n", 1)
 
 
 def test_string_message_with_format_json_must_parse():
-    assert serialise_message('{"a": 1}', "json") == ('{"a": 1}', 0)
-    with pytest.raises(DownlinkInputError, match="message is not valid JSON but format is json"):
-        serialise_message("{a: 1}", "json")
+    assert serialise_payload('{"a": 1}', "json") == ('{"a": 1}', 0)
+    with pytest.raises(DownlinkInputError, match="payload is not valid JSON but format is json"):
+        serialise_payload("{a: 1}", "json")
 
 
 def test_dict_message_with_format_text_is_json_text_format_1():
-    assert serialise_message({"a": 1}, "text") == ('{"a":1}', 1)
+    assert serialise_payload({"a": 1}, "text") == ('{"a":1}', 1)
 
 
 def test_unknown_format_is_refused_naming_format():
     with pytest.raises(DownlinkInputError, match="^format must be one of json, text"):
-        serialise_message("x", "xml")
+        serialise_payload("x", "xml")
 
 
 @pytest.mark.parametrize("message", ["", None])
 def test_empty_or_missing_message_is_refused(message):
-    with pytest.raises(DownlinkInputError, match="^message "):
-        serialise_message(message, None)
+    with pytest.raises(DownlinkInputError, match="^payload "):
+        serialise_payload(message, None)
 
 
 def test_message_of_4096_utf8_bytes_is_accepted():
     message = "é" * 2048
-    assert serialise_message(message, None) == (message, 1)
+    assert serialise_payload(message, None) == (message, 1)
 
 
 def test_message_of_4097_utf8_bytes_is_refused_though_it_has_fewer_chars():
     message = "é" * 2048 + "a"  # 2049 characters, 4097 bytes
     with pytest.raises(DownlinkInputError, match="4097 bytes"):
-        serialise_message(message, None)
+        serialise_payload(message, None)
 
 
 def test_json_message_size_is_counted_after_serialisation():
     # {"a":"..."} adds 8 bytes around the value
-    serialise_message({"a": "x" * 4088}, None)
+    serialise_payload({"a": "x" * 4088}, None)
     with pytest.raises(DownlinkInputError, match="4097 bytes after serialisation"):
-        serialise_message({"a": "x" * 4089}, None)
+        serialise_payload({"a": "x" * 4089}, None)
 
 
 @pytest.mark.parametrize("message, type_name", [(42, "int"), (3.5, "float"), (True, "bool")])
 def test_scalar_message_is_refused_with_a_hint_to_quote_it(message, type_name):
     with pytest.raises(DownlinkInputError) as info:
-        serialise_message(message, None)
+        serialise_payload(message, None)
     assert f"got {type_name}" in str(info.value)
     assert "quote it" in str(info.value)
 
@@ -228,12 +228,12 @@ def test_scalar_message_is_refused_with_a_hint_to_quote_it(message, type_name):
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 def test_non_finite_number_in_json_message_is_refused(value):
     with pytest.raises(DownlinkInputError, match="cannot be serialised to JSON"):
-        serialise_message({"x": value}, None)
+        serialise_payload({"x": value}, None)
 
 
 def test_unserialisable_object_in_json_message_is_refused():
     with pytest.raises(DownlinkInputError, match="cannot be serialised to JSON"):
-        serialise_message({"x": object()}, None)
+        serialise_payload({"x": object()}, None)
 
 
 def test_lone_surrogate_in_topic_is_refused_as_input_error():
@@ -243,7 +243,7 @@ def test_lone_surrogate_in_topic_is_refused_as_input_error():
 
 def test_lone_surrogate_in_message_is_refused():
     with pytest.raises(DownlinkInputError, match="not valid UTF-8"):
-        serialise_message("a\ud800b", None)
+        serialise_payload("a\ud800b", None)
 
 
 # --- request body ------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_body_carries_retain_last_message_only_when_set(retain):
 
 
 def test_body_values_have_api_types():
-    body = downlink(iccid=12345678, qos="1", retain="yes", message={"a": 1}).body
+    body = downlink(iccid=12345678, qos="1", retain="yes", payload={"a": 1}).body
     assert body == {"ICCID": "12345678", "Topic": "", "Message": '{"a":1}', "QoS": 1, "Format": 0,
                     "RetainLastMessage": True}
     assert body["QoS"].__class__ is int and body["Format"].__class__ is int
@@ -282,14 +282,14 @@ def test_batch_of_iccid_strings_uses_task_defaults():
 
 
 def test_device_dict_overrides_each_task_setting():
-    device = {"iccid": "7", "message": "hello", "format": "text", "topic": "/own", "qos": "1", "retain": "yes"}
-    (only,) = build_batch(ORG, [device], {**DEFAULTS, "message": {"a": 1}, "format": "json"})
+    device = {"iccid": "7", "payload": "hello", "format": "text", "topic": "/own", "qos": "1", "retain": "yes"}
+    (only,) = build_batch(ORG, [device], {**DEFAULTS, "payload": {"a": 1}, "format": "json"})
     assert only.body == {"ICCID": "7", "Topic": "/own", "Message": "hello", "QoS": 1, "Format": 1,
                          "RetainLastMessage": True}
 
 
 def test_device_dict_message_defaults_to_json_even_when_task_message_is_text():
-    downlinks = build_batch(ORG, ["1", {"iccid": "2", "message": {"apn": "x"}}], DEFAULTS)
+    downlinks = build_batch(ORG, ["1", {"iccid": "2", "payload": {"apn": "x"}}], DEFAULTS)
     assert [(d.body["Message"], d.body["Format"]) for d in downlinks] == [("reboot", 1), ('{"apn":"x"}', 0)]
 
 
@@ -306,13 +306,13 @@ def test_device_dict_with_unknown_key_is_refused_naming_key_and_index():
 
 def test_device_dict_without_iccid_is_refused_naming_index():
     with pytest.raises(DownlinkInputError, match=r"^devices\[2\] has no iccid"):
-        build_batch(ORG, ["1", "2", {"message": "x"}], DEFAULTS)
+        build_batch(ORG, ["1", "2", {"payload": "x"}], DEFAULTS)
 
 
 @pytest.mark.parametrize("device, fragment", [
     ({"iccid": "123", "topic": "bad"}, "devices[1] (ICCID 123): topic must be empty or start with '/'"),
     ({"iccid": "123", "qos": 2}, "devices[1] (ICCID 123): qos must be 0 or 1"),
-    ({"iccid": "123", "message": ""}, "devices[1] (ICCID 123): message must not be empty"),
+    ({"iccid": "123", "payload": ""}, "devices[1] (ICCID 123): payload must not be empty"),
     ({"iccid": "12a"}, "devices[1] (ICCID 12a): iccid must contain digits only"),
     ("1" * 23, "devices[1] (ICCID 11111111111111111111111): iccid must have at most 22 digits"),
     (True, "devices[1] (ICCID ?): iccid must be a string of digits"),
@@ -324,18 +324,18 @@ def test_bad_device_error_names_index_and_iccid(device, fragment):
 
 
 def test_batch_without_any_message_is_refused_naming_the_device():
-    with pytest.raises(DownlinkInputError, match=r"^devices\[0\] \(ICCID 1\): no message"):
-        build_batch(ORG, ["1"], {**DEFAULTS, "message": None})
+    with pytest.raises(DownlinkInputError, match=r"^devices\[0\] \(ICCID 1\): no payload"):
+        build_batch(ORG, ["1"], {**DEFAULTS, "payload": None})
 
 
 def test_batch_without_task_message_is_fine_when_every_device_has_one():
-    downlinks = build_batch(ORG, [{"iccid": "1", "message": "a"}, {"iccid": "2", "message": "b"}],
-                            {**DEFAULTS, "message": None})
+    downlinks = build_batch(ORG, [{"iccid": "1", "payload": "a"}, {"iccid": "2", "payload": "b"}],
+                            {**DEFAULTS, "payload": None})
     assert [d.body["Message"] for d in downlinks] == ["a", "b"]
 
 
 def test_empty_devices_is_an_empty_batch():
-    assert build_batch("mti", [], {"message": "x"}) == []
+    assert build_batch("mti", [], {"payload": "x"}) == []
 
 
 @pytest.mark.parametrize("devices, fragment", [("1", "must be a list"), ({"iccid": "1"}, "must be a list")])
@@ -351,7 +351,7 @@ def test_bad_device_late_in_a_long_list_fails_the_whole_batch():
 
 
 def test_same_iccid_may_appear_several_times_in_order():
-    downlinks = build_batch(ORG, [{"iccid": "1", "message": "config"}, {"iccid": "1", "message": "reboot"}], DEFAULTS)
+    downlinks = build_batch(ORG, [{"iccid": "1", "payload": "config"}, {"iccid": "1", "payload": "reboot"}], DEFAULTS)
     assert [d.body["Message"] for d in downlinks] == ["config", "reboot"]
 
 
@@ -432,7 +432,7 @@ def test_any_accepted_topic_fits_in_512_bytes_whole(value, iccid):
 @given(any_text, st.sampled_from([None, "json", "text"]))
 def test_any_string_message_validates_or_raises_input_error(value, fmt):
     try:
-        text, code = serialise_message(value, fmt)
+        text, code = serialise_payload(value, fmt)
     except DownlinkInputError:
         return
     assert 1 <= len(text.encode("utf-8")) <= 4096
@@ -447,7 +447,7 @@ def test_any_string_message_validates_or_raises_input_error(value, fmt):
 ))
 def test_any_json_like_message_validates_or_raises_input_error(value):
     try:
-        text, code = serialise_message(value, None)
+        text, code = serialise_payload(value, None)
     except DownlinkInputError:
         return
     if isinstance(value, (dict, list)):

@@ -35,7 +35,7 @@ def params(**overrides) -> dict:
     """Option values as AnsibleModule hands them over (defaults applied)."""
     values = {
         "org_id": ORG_ID, "api_key": API_KEY, "api_url": API_URL, "timeout": 30.0, "validate_certs": True,
-        "retries": 3, "iccid": None, "devices": None, "message": "reboot", "format": None, "topic": "",
+        "retries": 3, "iccid": None, "devices": None, "payload": "reboot", "format": None, "topic": "",
         "qos": 0, "retain": None, "concurrency": 8, "rate_limit": 0.0, "journal": None,
     }
     values.update(overrides)
@@ -329,9 +329,9 @@ def test_torn_journal_line_gives_a_warning(tmp_path):
     ({"api_key": None}, "api_key"),
     ({"qos": 2}, "qos"),
     ({"topic": "no-slash"}, "topic"),
-    ({"message": None}, "message"),
-    ({"message": 42}, "message"),
-    ({"format": "json", "message": "not json"}, "message"),
+    ({"payload": None}, "payload"),
+    ({"payload": 42}, "payload"),
+    ({"format": "json", "payload": "not json"}, "payload"),
 ])
 @pytest.mark.parametrize("mode", ["single", "batch"])
 def test_bad_option_fails_naming_it_and_makes_no_client(overrides, option, mode):

@@ -111,7 +111,7 @@ def no_backoff(monkeypatch):
 
 def test_single_message_makes_exactly_one_post_with_key_and_body():
     with WireTransport(ok()) as wire:
-        kind, result = run_module(base_args(iccid=ICCID, message={"apn": "iot.example"}, topic="/config",
+        kind, result = run_module(base_args(iccid=ICCID, payload={"apn": "iot.example"}, topic="/config",
                                             qos=1, retain=True))
     body = {"ICCID": ICCID, "Topic": "/config", "Message": '{"apn":"iot.example"}', "QoS": 1, "Format": 0,
             "RetainLastMessage": True}
@@ -128,7 +128,7 @@ def test_single_message_makes_exactly_one_post_with_key_and_body():
 
 def test_text_message_and_defaults():
     with WireTransport(ok()) as wire:
-        kind, result = run_module(base_args(iccid=ICCID, message="reboot"))
+        kind, result = run_module(base_args(iccid=ICCID, payload="reboot"))
     assert kind == "exit"
     assert_request(wire.requests[0], PUBLISH_URL, {"ICCID": ICCID, "Topic": "", "Message": "reboot", "QoS": 0,
                                                    "Format": 1})
@@ -136,15 +136,15 @@ def test_text_message_and_defaults():
 
 def test_iccid_given_as_a_yaml_int_is_sent_as_a_string():
     with WireTransport(ok()) as wire:
-        kind, result = run_module(base_args(iccid=8988280666000000001, message="x"))
+        kind, result = run_module(base_args(iccid=8988280666000000001, payload="x"))
     assert kind == "exit"
     assert json.loads(wire.requests[0].body)["ICCID"] == "8988280666000000001"
 
 
 def test_batch_makes_one_post_per_device_with_per_device_overrides():
-    devices = [ICCID, {"iccid": ICCID2, "message": "other", "topic": "/t"}, {"iccid": ICCID, "message": "reboot"}]
+    devices = [ICCID, {"iccid": ICCID2, "payload": "other", "topic": "/t"}, {"iccid": ICCID, "payload": "reboot"}]
     with WireTransport(ok(), ok(), ok()) as wire:
-        kind, result = run_module(base_args(devices=devices, message={"a": 1}, concurrency=1))
+        kind, result = run_module(base_args(devices=devices, payload={"a": 1}, concurrency=1))
     assert kind == "exit"
     sent = [json.loads(r.body) for r in wire.requests]
     # one worker: the whole chain of the first ICCID, then the next ICCID
@@ -164,7 +164,7 @@ def test_batch_makes_one_post_per_device_with_per_device_overrides():
 def test_batch_in_parallel_sends_each_device_once():
     devices = [str(n) for n in range(1, 51)]
     with WireTransport(handler=lambda request: ok()) as wire:
-        kind, result = run_module(base_args(devices=devices, message="ping", concurrency=8))
+        kind, result = run_module(base_args(devices=devices, payload="ping", concurrency=8))
     assert kind == "exit"
     assert sorted(json.loads(r.body)["ICCID"] for r in wire.requests) == sorted(devices)
     assert [r["iccid"] for r in result["results"]] == devices
@@ -172,7 +172,7 @@ def test_batch_in_parallel_sends_each_device_once():
 
 def test_two_503_then_200_reports_three_attempts_and_retry_warnings(capsys):
     with WireTransport(api_error(503, "busy"), api_error(503, "busy"), ok()) as wire:
-        output = run_module_output(base_args(iccid=ICCID, message="x"), capsys)
+        output = run_module_output(base_args(iccid=ICCID, payload="x"), capsys)
     assert len(wire.requests) == 3
     assert output["attempts"] == 3
     assert output["changed"] is True
@@ -182,7 +182,7 @@ def test_two_503_then_200_reports_three_attempts_and_retry_warnings(capsys):
 
 def test_api_error_fails_the_task_with_status_and_message():
     with WireTransport(api_error(404, "ICCID not found")) as wire:
-        kind, result = run_module(base_args(iccid=ICCID, message="x"))
+        kind, result = run_module(base_args(iccid=ICCID, payload="x"))
     assert kind == "fail"
     assert len(wire.requests) == 1
     assert result["msg"] == f"HTTP 404 Not Found for ICCID {ICCID}: ICCID not found"
@@ -192,7 +192,7 @@ def test_api_error_fails_the_task_with_status_and_message():
 
 def test_batch_401_stops_and_fails():
     with WireTransport(api_error(401, "Unauthorized")) as wire:
-        kind, result = run_module(base_args(devices=[ICCID, ICCID2, "3"], message="x", concurrency=1))
+        kind, result = run_module(base_args(devices=[ICCID, ICCID2, "3"], payload="x", concurrency=1))
     assert kind == "fail"
     assert len(wire.requests) == 1
     assert [r["status"] for r in result["results"]] == ["failed"] * 3
@@ -203,7 +203,7 @@ def test_batch_401_stops_and_fails():
 
 def test_check_mode_single_sends_nothing_and_reports_changed():
     with WireTransport() as wire:
-        kind, result = run_module(base_args(iccid=ICCID, message="x", _ansible_check_mode=True))
+        kind, result = run_module(base_args(iccid=ICCID, payload="x", _ansible_check_mode=True))
     assert wire.requests == []
     assert kind == "exit"
     assert result["changed"] is True
@@ -212,7 +212,7 @@ def test_check_mode_single_sends_nothing_and_reports_changed():
 
 def test_check_mode_batch_sends_nothing_and_reports_would_send():
     with WireTransport() as wire:
-        kind, result = run_module(base_args(devices=[ICCID, ICCID2], message="x", _ansible_check_mode=True))
+        kind, result = run_module(base_args(devices=[ICCID, ICCID2], payload="x", _ansible_check_mode=True))
     assert wire.requests == []
     assert kind == "exit"
     assert result["changed"] is True
@@ -222,7 +222,7 @@ def test_check_mode_batch_sends_nothing_and_reports_would_send():
 def test_check_mode_with_journal_writes_no_journal(tmp_path):
     journal = tmp_path / "j.jsonl"
     with WireTransport() as wire:
-        kind, result = run_module(base_args(iccid=ICCID, message="x", journal=str(journal),
+        kind, result = run_module(base_args(iccid=ICCID, payload="x", journal=str(journal),
                                             _ansible_check_mode=True))
     assert kind == "exit"
     assert wire.requests == []
@@ -230,7 +230,7 @@ def test_check_mode_with_journal_writes_no_journal(tmp_path):
 
 
 def test_journal_makes_a_rerun_send_nothing(tmp_path):
-    args = base_args(devices=[ICCID, ICCID2], message="x", journal=str(tmp_path / "j.jsonl"))
+    args = base_args(devices=[ICCID, ICCID2], payload="x", journal=str(tmp_path / "j.jsonl"))
     with WireTransport(ok(), ok()):
         run_module(args)
     with WireTransport() as wire:
@@ -246,7 +246,7 @@ def test_journal_makes_a_rerun_send_nothing(tmp_path):
 @pytest.mark.parametrize("missing", ["org_id", "api_key"])
 def test_missing_credentials_fail_before_any_request(missing):
     with WireTransport() as wire:
-        kind, result = run_module(base_args(iccid=ICCID, message="x", **{missing: None}))
+        kind, result = run_module(base_args(iccid=ICCID, payload="x", **{missing: None}))
     assert kind == "fail"
     assert missing in result["msg"]
     assert wire.requests == []
@@ -257,7 +257,7 @@ def test_credentials_and_url_fall_back_to_environment(monkeypatch):
     monkeypatch.setenv("MONOZ_API_KEY", "env-key-8c1d")
     monkeypatch.setenv("MONOZ_API_URL", "https://env.example.invalid/v9/")
     with WireTransport(ok()) as wire:
-        kind, result = run_module({"iccid": ICCID, "message": "x"})
+        kind, result = run_module({"iccid": ICCID, "payload": "x"})
     assert kind == "exit"
     assert_request(wire.requests[0], "https://env.example.invalid/v9/envorg/Publish/Message",
                    {"ICCID": ICCID, "Topic": "", "Message": "x", "QoS": 0, "Format": 1}, key="env-key-8c1d")
@@ -267,27 +267,27 @@ def test_options_win_over_environment(monkeypatch):
     monkeypatch.setenv("MONOZ_ORG_ID", "envorg")
     monkeypatch.setenv("MONOZ_API_KEY", "env-key-8c1d")
     with WireTransport(ok()) as wire:
-        run_module(base_args(iccid=ICCID, message="x"))
+        run_module(base_args(iccid=ICCID, payload="x"))
     assert wire.requests[0].url == PUBLISH_URL
     assert wire.requests[0].headers["X-API-Key"] == API_KEY
 
 
 def test_default_api_url_is_the_vendor_endpoint():
     with WireTransport(ok()) as wire:
-        run_module({"org_id": ORG_ID, "api_key": API_KEY, "iccid": ICCID, "message": "x"})
+        run_module({"org_id": ORG_ID, "api_key": API_KEY, "iccid": ICCID, "payload": "x"})
     assert wire.requests[0].url == f"https://link.monoz.io/api/v1/{ORG_ID}/Publish/Message"
 
 
 def test_iccid_and_devices_are_mutually_exclusive():
     with WireTransport() as wire:
-        kind, result = run_module(base_args(iccid=ICCID, devices=[ICCID2], message="x"))
+        kind, result = run_module(base_args(iccid=ICCID, devices=[ICCID2], payload="x"))
     assert kind == "fail"
     assert "mutually exclusive" in result["msg"]
     assert wire.requests == []
 
 
 def test_one_of_iccid_or_devices_is_required():
-    kind, result = run_module(base_args(message="x"))
+    kind, result = run_module(base_args(payload="x"))
     assert kind == "fail"
     assert "iccid" in result["msg"] and "devices" in result["msg"]
 
@@ -297,12 +297,12 @@ def test_one_of_iccid_or_devices_is_required():
     ({"format": "xml"}, "format"),
     ({"iccid": "89882806660000000x1"}, "iccid"),
     ({"topic": "config"}, "topic"),
-    ({"message": 42}, "message"),
+    ({"payload": 42}, "payload"),
     ({"concurrency": 0}, "concurrency"),
 ])
 def test_invalid_option_fails_before_any_request(overrides, fragment):
     with WireTransport() as wire:
-        kind, result = run_module(base_args(**{"iccid": ICCID, "message": "x", **overrides}))
+        kind, result = run_module(base_args(**{"iccid": ICCID, "payload": "x", **overrides}))
     assert kind == "fail"
     assert fragment in result["msg"]
     assert wire.requests == []
@@ -311,7 +311,7 @@ def test_invalid_option_fails_before_any_request(overrides, fragment):
 def test_bad_device_anywhere_fails_the_batch_before_any_request():
     devices = [str(n) for n in range(1, 500)] + [{"iccid": "42", "qos": 5}]
     with WireTransport() as wire:
-        kind, result = run_module(base_args(devices=devices, message="x"))
+        kind, result = run_module(base_args(devices=devices, payload="x"))
     assert kind == "fail"
     assert result["msg"].startswith("devices[499] (ICCID 42): qos")
     assert wire.requests == []
@@ -321,14 +321,14 @@ def test_bad_device_anywhere_fails_the_batch_before_any_request():
 
 def test_api_key_is_in_no_result_on_success():
     with WireTransport(ok(), ok()):
-        kind, result = run_module(base_args(devices=[ICCID, ICCID2], message="x"))
+        kind, result = run_module(base_args(devices=[ICCID, ICCID2], payload="x"))
     assert kind == "exit"
     assert API_KEY not in json.dumps(result)
 
 
 def test_api_key_is_in_no_result_on_401():
     with WireTransport(api_error(401, "Unauthorized")):
-        kind, result = run_module(base_args(iccid=ICCID, message="x"))
+        kind, result = run_module(base_args(iccid=ICCID, payload="x"))
     assert kind == "fail"
     assert API_KEY not in json.dumps(result)
 
@@ -336,21 +336,21 @@ def test_api_key_is_in_no_result_on_401():
 def test_api_key_is_in_no_result_on_connection_failure():
     import requests
     with WireTransport(*[requests.exceptions.ConnectionError(f"refused {API_KEY}")] * 4):
-        kind, result = run_module(base_args(iccid=ICCID, message="x"))
+        kind, result = run_module(base_args(iccid=ICCID, payload="x"))
     assert kind == "fail"
     assert API_KEY not in json.dumps(result)
 
 
 def test_api_key_echoed_by_the_server_is_in_no_module_output(capsys):
     with WireTransport(api_error(400, f"bad key {API_KEY}")):
-        output = run_module_output(base_args(iccid=ICCID, message="x"), capsys)
+        output = run_module_output(base_args(iccid=ICCID, payload="x"), capsys)
     assert output["failed"] is True
     assert API_KEY not in json.dumps(output)
 
 
 def test_api_key_echoed_by_the_server_is_in_no_batch_output(capsys):
     with WireTransport(handler=lambda request: api_error(404, f"unknown device, key {API_KEY}")):
-        output = run_module_output(base_args(devices=[ICCID, ICCID2], message="x"), capsys)
+        output = run_module_output(base_args(devices=[ICCID, ICCID2], payload="x"), capsys)
     assert output["failed"] is True
     assert API_KEY not in json.dumps(output)
 
@@ -361,7 +361,7 @@ def test_api_key_with_trailing_newline_is_in_no_module_output(capsys):
     # the key is sent; neither form of it may reach the output.
     key = "file-key-0a9b7c\n"
     with WireTransport(ok()) as wire:
-        output = run_module_output(base_args(iccid=ICCID, message="x", api_key=key), capsys)
+        output = run_module_output(base_args(iccid=ICCID, payload="x", api_key=key), capsys)
     assert wire.requests[0].headers["X-API-Key"] == "file-key-0a9b7c"
     assert output["changed"] is True
     assert "file-key-0a9b7c" not in json.dumps(output)
@@ -372,7 +372,7 @@ def test_validate_certs_false_turns_verification_off_even_with_a_ca_bundle_in_th
     # still honour validate_certs=false.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     with WireTransport(ok()) as wire:
-        kind, result = run_module(base_args(iccid=ICCID, message="x", validate_certs=False))
+        kind, result = run_module(base_args(iccid=ICCID, payload="x", validate_certs=False))
     assert kind == "exit"
     assert wire.requests[0].kwargs["verify"] is False
 
@@ -381,5 +381,5 @@ def test_validate_certs_defaults_to_verifying(monkeypatch):
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     with WireTransport(ok()) as wire:
-        run_module(base_args(iccid=ICCID, message="x"))
+        run_module(base_args(iccid=ICCID, payload="x"))
     assert wire.requests[0].kwargs["verify"] is True

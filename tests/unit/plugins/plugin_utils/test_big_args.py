@@ -37,8 +37,8 @@ def devices(count: int = 3) -> list:
 # --- validate_keeping_list ---------------------------------------------------
 
 def test_list_comes_back_as_the_same_object_and_the_rest_is_validated():
-    device_list = devices() + [{"iccid": ICCID, "message": "m"}]
-    args = {**CREDENTIALS, "devices": device_list, "message": "hello", "concurrency": "16"}
+    device_list = devices() + [{"iccid": ICCID, "payload": "m"}]
+    args = {**CREDENTIALS, "devices": device_list, "payload": "hello", "concurrency": "16"}
 
     validation = validate_keeping_list(validator(), args, "devices")
 
@@ -46,7 +46,7 @@ def test_list_comes_back_as_the_same_object_and_the_rest_is_validated():
     params = validation.validated_parameters
     # The point of the helper: no copy of the fleet.
     assert params["devices"] is device_list
-    assert params["devices"] == devices() + [{"iccid": ICCID, "message": "m"}]
+    assert params["devices"] == devices() + [{"iccid": ICCID, "payload": "m"}]
     # Everything else as the validator alone makes it: converted and defaulted.
     direct = validator().validate(args).validated_parameters
     assert {k: v for k, v in params.items() if k != "devices"} == {k: v for k, v in direct.items() if k != "devices"}
@@ -60,7 +60,7 @@ def test_list_comes_back_as_the_same_object_and_the_rest_is_validated():
 
 @pytest.mark.parametrize("value, expected", [("a,b", ["a", "b"]), (42, ["42"])], ids=["comma-string", "int"])
 def test_non_list_is_still_converted_by_the_validator(value, expected):
-    validation = validate_keeping_list(validator(), {**CREDENTIALS, "devices": value, "message": "m"}, "devices")
+    validation = validate_keeping_list(validator(), {**CREDENTIALS, "devices": value, "payload": "m"}, "devices")
 
     assert validation.error_messages == []
     assert validation.validated_parameters["devices"] == expected
@@ -73,7 +73,7 @@ def test_non_list_is_still_converted_by_the_validator(value, expected):
     pytest.param({"devices": devices(), "bogus": 1}, id="unsupported-option"),
 ])
 def test_errors_are_those_of_validating_directly(bad):
-    args = {**CREDENTIALS, "message": "m", **bad}
+    args = {**CREDENTIALS, "payload": "m", **bad}
 
     kept = validate_keeping_list(validator(), args, "devices")
     direct = validator().validate(args)
@@ -85,7 +85,7 @@ def test_errors_are_those_of_validating_directly(bad):
 @pytest.mark.parametrize("device_list", [devices(), []], ids=["list", "empty-list"])
 def test_iccid_and_devices_stay_mutually_exclusive(device_list):
     # The stand-in is [], not a missing key: the check must still see devices.
-    args = {**CREDENTIALS, "iccid": ICCID, "devices": device_list, "message": "m"}
+    args = {**CREDENTIALS, "iccid": ICCID, "devices": device_list, "payload": "m"}
 
     validation = validate_keeping_list(validator(), args, "devices")
 
@@ -95,7 +95,7 @@ def test_iccid_and_devices_stay_mutually_exclusive(device_list):
 
 def test_callers_args_are_not_mutated():
     device_list = devices(5)
-    args = {**CREDENTIALS, "devices": device_list, "message": "m", "concurrency": "4"}
+    args = {**CREDENTIALS, "devices": device_list, "payload": "m", "concurrency": "4"}
     before = copy.deepcopy(args)
 
     validate_keeping_list(validator(), args, "devices")
@@ -109,7 +109,7 @@ def test_callers_args_are_not_mutated():
 
 def fake_task(value, until=None, retries=None) -> SimpleNamespace:
     # Task's until is a list (empty when unset); retries is None when unset.
-    return SimpleNamespace(args={"devices": value, "message": "m"}, until=list(until or []), retries=retries)
+    return SimpleNamespace(args={"devices": value, "payload": "m"}, until=list(until or []), retries=retries)
 
 
 def test_list_at_the_limit_is_kept():
@@ -131,7 +131,7 @@ def test_list_above_the_limit_is_replaced_by_a_note_naming_the_count():
     note = task.args["devices"]
     assert isinstance(note, str)
     assert "1001" in note
-    assert task.args["message"] == "m"
+    assert task.args["payload"] == "m"
     assert len(value) == 1001  # the list itself is left alone: the results still need it
 
 
