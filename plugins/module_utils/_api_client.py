@@ -6,9 +6,12 @@
 
 Private to the monoz.link collection: not a public API, it may change without notice.
 
-One job: send one Publish/Message request over a pooled ``requests.Session``,
-retry exactly the transient faults, and turn every other outcome into a typed
-exception.  It never calls ``fail_json``; the caller decides how to report.
+One job: send one API request over a pooled ``requests.Session``, retry
+exactly the transient faults, and turn every other outcome into a typed
+exception.  ``call`` does that for any endpoint; ``publish``, ``device_detail``,
+``sim_enabled``, ``set_sim_enabled``, ``reset_sim`` and ``data`` name the
+endpoints of API.md and check the shape of what a read returns.  It never
+calls ``fail_json``; the caller decides how to report.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ DEFAULT_API_URL = "https://link.monoz.io/api/v1"
 
 # Statuses that say "the request did not take effect, try again later".
 # 500 is deliberately absent: the vendor documents it as a described server
-# error, and a retry after a 500 may publish the downlink twice.
+# error, and a retry after a 500 may publish a downlink (or reset a SIM) twice.
 RETRY_STATUSES = frozenset((429, 502, 503, 504))
 
 # Back-off: full jitter over an exponential ceiling (AWS architecture blog
@@ -68,19 +71,32 @@ class MonozTransportError(MonozError):
     """No usable HTTP response: connection failure, timeout, redirect, broken body."""
 
 
+# Endpoints of the data reads, by the module's ``kind``.
+DATA_ENDPOINTS = {"raw": "RawData", "failed": "FailedData"}
+
+
 @dataclass
-class PublishResult:
-    """Outcome of one downlink: the last HTTP status, the API's body, attempts made."""
+class ApiResult:
+    """Outcome of one request: the last HTTP status, the API's body, attempts made.
+
+    ``data`` is what a read returns, checked by the endpoint's method (the
+    ``Data`` object of a detail, the ``Enabled`` boolean, the list of records).
+    """
 
     status_code: int
     response: dict = field(default_factory=dict)
     attempts: int = 1
+    data: object = None
+
+
+# The name from when the client knew one endpoint.
+PublishResult = ApiResult
 
 
 class MonozAPIError(MonozError):
     """The API answered with a status other than 200."""
 
-    def __init__(self, message: str, result: PublishResult) -> None:
+    def __init__(self, message: str, result: ApiResult) -> None:
         super().__init__(message, attempts=result.attempts)
         self.result = result
 
@@ -91,6 +107,10 @@ class MonozAPIError(MonozError):
 
 class MonozAuthError(MonozAPIError):
     """HTTP 401: the key is wrong for the org, so it is wrong for every device."""
+
+
+class MonozResponseError(MonozAPIError):
+    """HTTP 200, but the body lacks what the endpoint documents (``Data`` of the wrong shape)."""
 
 
 def _ca_bundle_from_environment():
@@ -147,10 +167,10 @@ def _decode_body(response) -> tuple[dict, str | None]:
 
 
 class MonozClient:
-    """Sends downlinks for one org over one pooled keep-alive session.
+    """Talks to one org's API over one pooled keep-alive session.
 
-    Thread-safe for concurrent ``publish`` calls: ``requests.Session`` shares
-    its connection pool between threads, and every other attribute is read-only
+    Thread-safe for concurrent calls: ``requests.Session`` shares its
+    connection pool between threads, and every other attribute is read-only
     after construction.
     """
 
@@ -169,14 +189,15 @@ class MonozClient:
         session=None,
     ) -> None:
         self.org_id = org_id
-        self.publish_url = f"{api_url.rstrip('/')}/{quote(org_id, safe='')}/Publish/Message"
+        self.org_url = f"{api_url.rstrip('/')}/{quote(org_id, safe='')}"
+        self.publish_url = f"{self.org_url}/Publish/Message"
         self.timeout = timeout
         self.retries = retries
         self._api_key = api_key
         self._sleep = sleep
         # Called before every HTTP attempt, retries included: the rate limiter.
         self._before_attempt = before_attempt
-        # Called as on_retry(iccid, attempt, reason, delay) before each pause.
+        # Called as on_retry(subject, attempt, reason, delay) before each pause.
         self._on_retry = on_retry
         # Passed on every request, not only set on the session: requests lets
         # REQUESTS_CA_BUNDLE override session.verify=False (psf/requests#3829).
@@ -190,7 +211,7 @@ class MonozClient:
         # CA bundle path per call, a fifth of a batch's CPU in profiles.
         # It also keeps ~/.netrc credentials from replacing our header.
         session.trust_env = False
-        session.proxies.update(requests.utils.get_environ_proxies(self.publish_url))
+        session.proxies.update(requests.utils.get_environ_proxies(self.org_url))
         # The pool must hold one connection per worker, or workers queue for
         # sockets and each overflow request pays a new TCP/TLS handshake.
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
@@ -237,12 +258,75 @@ class MonozClient:
             return self.redact(body)
         return body
 
-    def publish(self, body: dict) -> PublishResult:
-        """POST one downlink; return on HTTP 200, raise MonozError otherwise."""
-        iccid = body.get("ICCID", "?")
+    # -- the endpoints of API.md ----------------------------------------------
+    def publish(self, body: dict) -> ApiResult:
+        """POST one downlink (``Publish/Message``)."""
+        return self.call("POST", "Publish/Message", body, f"ICCID {body.get('ICCID', '?')}",
+                         effect="the message may have been published")
+
+    def device_detail(self, iccid: str) -> ApiResult:
+        """GET ``Device/Sim/Detail/{ICCID}``; ``data`` is the API's ``Data`` object."""
+        subject = f"ICCID {iccid}"
+        result = self.call("GET", f"Device/Sim/Detail/{quote(iccid, safe='')}", None, subject)
+        data = result.response.get("Data")
+        if not isinstance(data, dict):
+            raise self._shape_error(result, subject, "no Data object")
+        result.data = data
+        return result
+
+    def sim_enabled(self, iccid: str) -> ApiResult:
+        """GET ``Sim/Enable/{ICCID}``; ``data`` is the SIM's ``Enabled`` boolean."""
+        subject = f"ICCID {iccid}"
+        result = self.call("GET", f"Sim/Enable/{quote(iccid, safe='')}", None, subject)
+        data = result.response.get("Data")
+        enabled = data.get("Enabled") if isinstance(data, dict) else None
+        if not isinstance(enabled, bool):
+            raise self._shape_error(result, subject, "no boolean Data.Enabled")
+        result.data = enabled
+        return result
+
+    def set_sim_enabled(self, iccid: str, enabled: bool) -> ApiResult:
+        """PUT ``Sim/Enable`` with ``{"ICCID", "Enable"}``."""
+        return self.call("PUT", "Sim/Enable", {"ICCID": iccid, "Enable": enabled}, f"ICCID {iccid}",
+                         effect="the SIM may have been switched")
+
+    def reset_sim(self, iccid: str) -> ApiResult:
+        """PUT ``Sim/Reset`` with ``{"ICCID"}``."""
+        return self.call("PUT", "Sim/Reset", {"ICCID": iccid}, f"ICCID {iccid}",
+                         effect="the reset may have started")
+
+    def data(self, kind: str, start_time: str, end_time: str) -> ApiResult:
+        """POST ``RawData`` or ``FailedData`` for a window; ``data`` is the list of records."""
+        endpoint = DATA_ENDPOINTS[kind]
+        result = self.call("POST", endpoint, {"StartTime": start_time, "EndTime": end_time}, endpoint)
+        data = result.response.get("Data")
+        # A window without records may come back as null rather than [].
+        if data is None:
+            data = []
+        if not isinstance(data, list) or not all(isinstance(record, dict) for record in data):
+            raise self._shape_error(result, endpoint, "Data is not a list of records")
+        result.data = data
+        return result
+
+    def _shape_error(self, result: ApiResult, subject: str, what: str) -> MonozResponseError:
+        return MonozResponseError(
+            f"HTTP {status_phrase(result.status_code)} for {subject}, but the answer has {what}; check api_url",
+            result,
+        )
+
+    # -- any endpoint -----------------------------------------------------------
+    def call(self, method: str, path: str, body: dict | None = None, subject: str = "the API",
+             effect: str | None = None) -> ApiResult:
+        """Send ``method`` to ``{api_url}/{org_id}/{path}``; return on HTTP 200, raise MonozError otherwise.
+
+        ``subject`` names what the request is about in every message
+        (``ICCID 8988...``).  ``effect`` says what a request that may have
+        reached the server could have done; reads leave it out.
+        """
+        url = f"{self.org_url}/{path}"
         # Serialise once, outside the retry loop: the bytes on the wire are
         # identical for every attempt.
-        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        payload = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         attempts = 0
         while True:
             attempts += 1
@@ -250,14 +334,14 @@ class MonozClient:
                 self._before_attempt()
             retry_after = None
             try:
-                response = self._session.post(
-                    self.publish_url, data=payload, timeout=self.timeout, allow_redirects=False, verify=self._verify
+                response = self._session.request(
+                    method, url, data=payload, timeout=self.timeout, allow_redirects=False, verify=self._verify
                 )
             except requests.exceptions.SSLError as exc:
                 # An SSLError is a ConnectionError to requests, but an
                 # untrusted certificate does not heal with a retry.
                 raise MonozTransportError(
-                    f"TLS error talking to {self.publish_url} for ICCID {iccid}: {self._describe(exc)};"
+                    f"TLS error talking to {url} for {subject}: {self._describe(exc)};"
                     " trust the API's CA with REQUESTS_CA_BUNDLE, or set validate_certs false for a test server",
                     attempts,
                 ) from None
@@ -267,24 +351,24 @@ class MonozClient:
                 # ConnectionError too; ReadTimeout is not (handled below).
                 retry_reason = "connection error"
                 last_error: MonozError = MonozTransportError(
-                    f"Could not reach the API at {self.publish_url} for ICCID {iccid}: {self._describe(exc)}",
+                    f"Could not reach the API at {url} for {subject}: {self._describe(exc)}",
                     attempts,
                 )
             except requests.exceptions.Timeout as exc:
-                # A read timeout means the server may have published already:
-                # never retried, or the device could get the message twice.
+                # A read timeout means the server may have acted already:
+                # never retried, or a device could get a message twice.
                 raise MonozTransportError(
-                    f"Timed out after {self.timeout:g}s waiting for the API to answer for ICCID {iccid}"
-                    f" ({self._describe(exc)}); not retried because the message may have been published",
+                    f"Timed out after {self.timeout:g}s waiting for the API to answer for {subject}"
+                    f" ({self._describe(exc)}); {_not_retried(effect)}",
                     attempts,
                 ) from None
             except requests.exceptions.RequestException as exc:
                 raise MonozTransportError(
-                    f"Request for ICCID {iccid} failed: {self._describe(exc)}", attempts
+                    f"Request for {subject} failed: {self._describe(exc)}", attempts
                 ) from None
             else:
                 try:
-                    return self._read_result(response, iccid, attempts)
+                    return self._read_result(response, subject, attempts, effect)
                 except MonozAPIError as exc:
                     if exc.status_code not in RETRY_STATUSES:
                         raise
@@ -299,25 +383,25 @@ class MonozClient:
                 raise last_error
             delay = retry_after if retry_after is not None else backoff_delay(attempts)
             if self._on_retry is not None:
-                self._on_retry(iccid, attempts, retry_reason, delay)
+                self._on_retry(subject, attempts, retry_reason, delay)
             self._sleep(delay)
 
-    def _read_result(self, response, iccid: str, attempts: int) -> PublishResult:
+    def _read_result(self, response, subject: str, attempts: int, effect: str | None) -> ApiResult:
         try:
             body, snippet = _decode_body(response)
         except requests.exceptions.RequestException as exc:
             # The connection broke while the body was streaming in.
             raise MonozTransportError(
-                f"HTTP {status_phrase(response.status_code)} for ICCID {iccid}, but the connection broke"
+                f"HTTP {status_phrase(response.status_code)} for {subject}, but the connection broke"
                 f" while reading the body: {self._describe(exc)}",
                 attempts,
             ) from None
         if body and response.status_code != 200:
             # A server that echoes the request could hand the key back.
             body = self.redact_body(body)
-        result = PublishResult(status_code=response.status_code, response=body, attempts=attempts)
+        result = ApiResult(status_code=response.status_code, response=body, attempts=attempts)
         # Success is the HTTP status: newer API versions drop "Error", so its
-        # absence must not turn a delivery into a failure.  But a 200 whose
+        # absence must not turn a success into a failure.  But a 200 whose
         # body is not a JSON object did not come from the API (a captive
         # portal, a web server at a wrong api_url): journaling it as
         # delivered would hide a message that never left.
@@ -325,9 +409,9 @@ class MonozClient:
             if snippet is None:
                 return result
             raise MonozTransportError(
-                f"HTTP 200 for ICCID {iccid}, but the answer is not the API's JSON:"
-                f" {self.redact(snippet)[:BODY_SNIPPET_CHARS]!r}; check api_url (not retried: the message may have"
-                " been published)",
+                f"HTTP 200 for {subject}, but the answer is not the API's JSON:"
+                f" {self.redact(snippet)[:BODY_SNIPPET_CHARS]!r}; check api_url"
+                + (f" (not retried: {effect})" if effect else ""),
                 attempts,
             )
         if 300 <= response.status_code < 400:
@@ -335,7 +419,7 @@ class MonozClient:
             # Location points; refuse and say where it pointed.
             location = response.headers.get("Location", "no Location header")
             raise MonozTransportError(
-                f"HTTP {status_phrase(response.status_code)} for ICCID {iccid}: the API redirected to"
+                f"HTTP {status_phrase(response.status_code)} for {subject}: the API redirected to"
                 f" {self.redact(location)}; redirects are not followed, check api_url",
                 attempts,
             )
@@ -344,7 +428,7 @@ class MonozClient:
             detail = str(api_message)
         else:
             detail = f"response was not JSON: {self.redact(snippet)[:BODY_SNIPPET_CHARS]!r}"
-        message = f"HTTP {status_phrase(response.status_code)} for ICCID {iccid}: {self.redact(detail)}"
+        message = f"HTTP {status_phrase(response.status_code)} for {subject}: {self.redact(detail)}"
         if response.status_code == 401:
             raise MonozAuthError(
                 f"{message} (the api_key was refused for org_id {self.org_id!r}: check the key and its permissions)",
@@ -354,6 +438,12 @@ class MonozClient:
 
     def _describe(self, exc: Exception) -> str:
         return self.redact(_root_cause(exc))
+
+
+def _not_retried(effect: str | None) -> str:
+    if effect:
+        return f"not retried because {effect}"
+    return "not retried (a read timeout is never retried: the API may be overloaded)"
 
 
 def _root_cause(exc: Exception) -> str:

@@ -25,11 +25,13 @@ import os
 import threading
 import time
 
+from ._errors import TaskError
+
 FSYNC_EVERY = 64
 JOURNAL_VERSION = 1
 
 
-class JournalError(Exception):
+class JournalError(TaskError):
     """The journal cannot be read or written; the message names the path."""
 
 

@@ -21,27 +21,18 @@ author:
   - monoz.link contributors (@monoz-link)
 extends_documentation_fragment:
   - monoz.link.connection
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
-  - ansible.builtin.action_common_attributes.actiongroups
+  - monoz.link.attributes
 attributes:
   check_mode:
     support: full
     details: Nothing is sent; RV(request) and RV(results) show what would be sent, and RV(ignore:changed) what a real run would report.
   diff_mode:
     support: none
-  platform:
-    platforms: all
-  action:
-    support: none
-  async:
-    support: full
-  bypass_host_loop:
-    support: none
-  action_group:
-    support: full
-    membership:
-      - monoz.link.monoz
+  idempotent:
+    support: partial
+    details:
+      - A downlink cannot be read back, so a second run sends again and reports RV(ignore:changed=true).
+      - With O(journal), a message already delivered is skipped, so a re-run is idempotent.
 options:
   iccid:
     description:
@@ -117,19 +108,11 @@ options:
 notes:
   - Success is HTTP 200 with a JSON object body; the body's C(Error) key is not required (newer API versions drop it).
     A 200 whose body is not JSON did not come from the API (a captive portal, a wrong O(api_url)) and counts as a failure.
-  - When the task runs on the controller (local connection, for example C(delegate_to=localhost)) without C(become),
-    C(async) or a task C(environment), the action plugin sends in-process instead of starting a module process;
-    same results, about 25 times less overhead per task. Set E(MONOZ_DOWNLINK_EXECUTION=module) on the controller
-    to always run the module.
-  - On that controller path, a task with more than 1,000 O(devices) and neither of the task keywords C(until) and
-    C(retries) does not send its O(devices) list back to C(ansible-playbook) with the result (callbacks see a note
-    with the count instead); RV(results) names every device. For fleets of tens of thousands of devices, read the
-    list from a file in the task (for example
-    C(devices="{{ lookup('ansible.builtin.file', 'iccids.txt').splitlines() }}")) rather than from extra vars,
-    which ansible-core holds at about 1 KB per string.
   - The task fails when any device failed, and still returns every device's result in RV(results).
   - An HTTP 401 in a batch stops the batch at once, since the key is wrong for every device;
     devices not attempted are reported C(failed) with a RV(results[].msg) saying so.
+  - For fleets of tens of thousands of devices, read O(devices) from a file in the task rather than passing them
+    as extra vars; the scaling guide explains why and how.
 seealso:
   - name: Monoz Link API
     description: The vendor's API documentation.
@@ -248,8 +231,10 @@ summary:
   type: dict
   sample: {"total": 3, "sent": 2, "failed": 1, "skipped": 0, "would_send": 0}
 msg:
-  description: On failure, what failed, naming the HTTP status and the API's message.
-  returned: failure
+  description:
+    - On failure, what failed, naming the HTTP status and the API's message.
+    - In single mode, also when the journal already holds the identical message and nothing was sent.
+  returned: failure, or a journal skip in single mode
   type: str
   sample: "HTTP 404 Not Found for ICCID 8988280666000000009: ICCID not found"
 """

@@ -67,6 +67,7 @@ class Call:
     url: str
     data: bytes
     kwargs: dict = field(default_factory=dict)
+    method: str = "POST"
 
     @property
     def body(self) -> dict:
@@ -78,7 +79,7 @@ class UnexpectedRequest(AssertionError):
 
 
 class FakeSession:
-    """Records every ``post`` and answers with the next scripted item.
+    """Records every request (``request`` or ``post``) and answers with the next scripted item.
 
     An item is a ``requests.Response`` (returned), an exception instance
     (raised) or a callable ``(call) -> Response``.  A request beyond the script
@@ -92,11 +93,14 @@ class FakeSession:
         self._lock = threading.Lock()
 
     def post(self, url, data=None, **kwargs):
-        call = Call(url, data, kwargs)
+        return self.request("POST", url, data=data, **kwargs)
+
+    def request(self, method, url, data=None, **kwargs):
+        call = Call(url, data, kwargs, method)
         with self._lock:
             self.calls.append(call)
             if not self.answers:
-                raise UnexpectedRequest(f"unexpected extra request #{len(self.calls)} to {url}")
+                raise UnexpectedRequest(f"unexpected extra request #{len(self.calls)}: {method} {url}")
             answer = self.answers.pop(0)
         if callable(answer) and not isinstance(answer, requests.Response):
             answer = answer(call)

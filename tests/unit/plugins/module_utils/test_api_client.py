@@ -383,11 +383,11 @@ def test_on_retry_is_called_before_each_pause_with_attempt_reason_and_delay():
     sleep = SleepRecorder()
     session = FakeSession(api_error(503, "busy"), requests.exceptions.ConnectionError("reset"), ok())
     client = make_client(session, sleep=sleep, retries=3,
-                         on_retry=lambda iccid, attempt, reason, delay: events.append((iccid, attempt, reason, delay)))
+                         on_retry=lambda subject, attempt, reason, delay: events.append((subject, attempt, reason, delay)))
     client.publish(BODY)
     assert [event[:3] for event in events] == [
-        (ICCID, 1, "HTTP 503 Service Unavailable"),
-        (ICCID, 2, "connection error"),
+        (f"ICCID {ICCID}", 1, "HTTP 503 Service Unavailable"),
+        (f"ICCID {ICCID}", 2, "connection error"),
     ]
     assert [event[3] for event in events] == sleep.delays
 

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""_mask_no_log_values: remove_values wherever a no_log value can be, the result as is elsewhere."""
+"""mask_no_log_values: remove_values wherever a no_log value can be, the result as is elsewhere."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.monoz.link.plugins.action import monoz_downlink
-from ansible_collections.monoz.link.plugins.action.monoz_downlink import _SCAN_ROWS, _mask_no_log_values
+from ansible_collections.monoz.link.plugins.plugin_utils import _controller_action
+from ansible_collections.monoz.link.plugins.plugin_utils._controller_action import _SCAN_ROWS, mask_no_log_values
 from ansible_collections.monoz.link.tests.unit.fakes import API_KEY
 
 ROWS = 2500  # three slices of _SCAN_ROWS, the last one short
@@ -42,14 +42,14 @@ def remove_values_calls(monkeypatch):
         calls.append(no_log_strings)
         return remove_values(value, no_log_strings)
 
-    monkeypatch.setattr(monoz_downlink, "remove_values", spy)
+    monkeypatch.setattr(_controller_action, "remove_values", spy)
     return calls
 
 
 def test_no_no_log_values_returns_the_same_object(remove_values_calls):
     result = big_result()
 
-    assert _mask_no_log_values(result, set()) is result
+    assert mask_no_log_values(result, set()) is result
     assert remove_values_calls == []
 
 
@@ -59,7 +59,7 @@ def test_key_in_one_row_of_a_later_slice_is_masked(row, remove_values_calls):
     result = big_result()
     result["results"][row]["msg"] = f"HTTP 500 for ICCID x: bad key {API_KEY} refused"
 
-    masked = _mask_no_log_values(result, {API_KEY})
+    masked = mask_no_log_values(result, {API_KEY})
 
     assert masked is not result
     assert API_KEY not in json.dumps(masked)
@@ -71,7 +71,7 @@ def test_key_in_one_row_of_a_later_slice_is_masked(row, remove_values_calls):
 def test_key_that_appears_nowhere_returns_the_identical_object(remove_values_calls):
     result = big_result()
 
-    assert _mask_no_log_values(result, {API_KEY}) is result
+    assert mask_no_log_values(result, {API_KEY}) is result
     # Not even one copy of the 2,500 rows.
     assert remove_values_calls == []
 
@@ -84,7 +84,7 @@ def test_key_in_a_top_level_field_is_masked(field):
     else:
         result["summary"]["note"] = f"key={API_KEY}"
 
-    masked = _mask_no_log_values(result, {API_KEY})
+    masked = mask_no_log_values(result, {API_KEY})
 
     assert masked is not result
     assert API_KEY not in json.dumps(masked)
@@ -94,7 +94,7 @@ def test_key_in_a_result_without_results_is_masked():
     # Failures from validation have no "results": the whole result is one slice.
     result = {"failed": True, "msg": f"bad value {API_KEY}"}
 
-    masked = _mask_no_log_values(result, {API_KEY})
+    masked = mask_no_log_values(result, {API_KEY})
 
     assert masked == {"failed": True, "msg": "bad value ********"}
 
@@ -105,7 +105,7 @@ def test_boolean_spelling_takes_the_remove_values_path(key, remove_values_calls)
     # remove_values' str() matching: these always take the slow path.
     result = big_result(10)
 
-    masked = _mask_no_log_values(result, {key})
+    masked = mask_no_log_values(result, {key})
 
     assert len(remove_values_calls) == 1
     assert masked is not result
@@ -117,7 +117,7 @@ def test_key_with_json_escaped_characters_is_still_found(key):
     result = big_result()
     result["results"][1700]["msg"] = f"refused: {key}!"
 
-    masked = _mask_no_log_values(result, {key})
+    masked = mask_no_log_values(result, {key})
 
     assert masked is not result
     assert key not in masked["results"][1700]["msg"]
@@ -129,7 +129,7 @@ def test_numeric_field_containing_the_key_is_masked():
     result = big_result()
     result["results"][1500]["status_code"] = 5551234
 
-    masked = _mask_no_log_values(result, {"5551234"})
+    masked = mask_no_log_values(result, {"5551234"})
 
     assert masked is not result
     assert masked["results"][1500]["status_code"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
