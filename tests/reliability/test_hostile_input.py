@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from rel_support import API_KEY, ORG, Emu, iccid
 
 GOOD = {"iccid": iccid(1), "payload": '{"ok":1}', "fmt": None, "topic": "", "qos": 0, "retain": None}
-OPTION_RE = re.compile(r"^(iccid|topic|message|format|qos|retain)\b")
+OPTION_RE = re.compile(r"^(iccid|topic|payload|format|qos|retain)\b")
 REGISTERED = [iccid(index) for index in range(0, 2000, 7)]  # drawn from
 ALL_REGISTERED = {iccid(index) for index in range(2000)} | {"12345678"}  # what the session emulator knows
 # Whole topic = "/DEMO/" + 19-digit ICCID + "/sub" + Topic: 29 bytes before Topic.
