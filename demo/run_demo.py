@@ -22,6 +22,9 @@ sys.path.insert(0, str(ROOT / "emulator"))
 from monoz_emulator.testing import EmulatorProcess, generated_iccid  # noqa: E402
 
 EXAMPLES = ROOT / "docs" / "examples"
+RUNBOOKS = ROOT / "docs" / "runbooks"
+# Devices of the runbook step: an inventory of a few devices of the fleet.
+RUNBOOK_DEVICES = 12
 
 
 def banner(text: str) -> None:
@@ -42,14 +45,55 @@ def ansible_env(emulator: EmulatorProcess, collections_path: str) -> dict:
     return env
 
 
-def run_playbook(playbook: Path, env: dict, *extra: str) -> None:
-    command = [str(Path(sys.executable).with_name("ansible-playbook")), str(playbook), *extra]
-    print("$ ansible-playbook " + " ".join([playbook.name, *extra]), flush=True)
+def run_playbook(playbook: Path, env: dict, *extra: str, inventory: Path | None = None) -> None:
+    options = ["-i", str(inventory)] if inventory else []
+    command = [str(Path(sys.executable).with_name("ansible-playbook")), *options, str(playbook), *extra]
+    shown = (["-i", inventory.name] if inventory else []) + [playbook.name, *extra]
+    print("$ ansible-playbook " + " ".join(shown), flush=True)
     started = time.monotonic()
     completed = subprocess.run(command, env=env, cwd=ROOT, check=False)
     print(f"({playbook.name} took {time.monotonic() - started:.1f} s)", flush=True)
     if completed.returncode != 0:
         raise SystemExit(f"{playbook.name} failed with exit code {completed.returncode}")
+
+
+def run_inventory_graph(inventory: Path, env: dict) -> None:
+    print(f"$ ansible-inventory -i {inventory.name} --graph", flush=True)
+    command = [str(Path(sys.executable).with_name("ansible-inventory")), "-i", str(inventory), "--graph"]
+    completed = subprocess.run(command, env=env, cwd=ROOT, check=False)
+    if completed.returncode != 0:
+        raise SystemExit(f"ansible-inventory failed with exit code {completed.returncode}")
+
+
+def verified_rollout(emulator: EmulatorProcess, env: dict, workdir: Path) -> None:
+    """The verified rollout runbook on an inventory of a few devices (inventory plugin monoz.link.devices)."""
+    emulator.reset()
+    csv_path = workdir / "demo.monoz.csv"
+    with csv_path.open("w", encoding="utf-8") as handle:
+        handle.write("iccid,name,site,apn\n")
+        for index in range(RUNBOOK_DEVICES):
+            site = "north" if index < RUNBOOK_DEVICES // 2 else "south"
+            handle.write(f"{generated_iccid(index)},{site}-{index:02d},{site},iot{index % 2}.example\n")
+    inventory = workdir / "demo.monoz.yml"
+    inventory.write_text(
+        "plugin: monoz.link.devices\n"
+        f"path: {csv_path.name}\n"
+        "keyed_groups:\n  - key: monoz_site\n    prefix: site\n",
+        encoding="utf-8",
+    )
+    template = workdir / "rollout.json.j2"
+    template.write_text('{"name": "{{ device.monoz_name }}", "apn": "{{ device.monoz_apn }}", "version": 2}\n',
+                        encoding="utf-8")
+    run_inventory_graph(inventory, env)
+    north = [generated_iccid(index) for index in range(RUNBOOK_DEVICES // 2)]
+    before = {iccid: emulator.device_state(iccid)["dl_message_count"] for iccid in north}
+    run_playbook(RUNBOOKS / "verified_rollout.yml", env, "-e", "rollout_group=site_north",
+                 "-e", f"rollout_template={template}", inventory=inventory)
+    after = {iccid: emulator.device_state(iccid)["dl_message_count"] for iccid in north}
+    print(f"dl_message_count of site_north, read from the emulator: "
+          f"{sum(after[i] - before[i] for i in north)} new downlink(s) for {len(north)} device(s)")
+    for iccid in north[:2]:
+        show_device(emulator, iccid, expected=1)
 
 
 def show_device(emulator: EmulatorProcess, iccid: str, expected: int) -> None:
@@ -115,6 +159,9 @@ def main() -> None:
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(report.read_text(encoding="utf-8"), encoding="utf-8")
             print(f"the report is kept at {kept}")
+
+        banner("4. runbook: verified rollout to an inventory group, each device's downlink counter checked")
+        verified_rollout(emulator, env, Path(workdir))
         banner("stopping the emulator")
     print("done: emulator stopped.")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from .faults import RATE_KEYS, FaultConfigError, FaultInjector
 from .server import Config, run
+from .webhook import WebhookConfigError, WebhookSettings, check_headers, check_url
 
 ORG_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -55,6 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-key", help="private key for --tls-cert (PEM)")
     p.add_argument("--ready-file", help="also write the ready JSON line to this file")
     p.add_argument("--no-mqtt", action="store_true", help="no broker and no device subscriber (HTTP side only)")
+    p.add_argument("--mqtt-broker", metavar="HOST:PORT",
+                   help="use this MQTT broker (e.g. mosquitto) instead of the embedded amqtt one")
+    p.add_argument("--webhook-url", help="push device uplinks to this URL, the way Monoz Link's webhook integration does")
+    p.add_argument("--webhook-header", action="append", default=[], metavar="'Name: value'",
+                   help="header sent with every push, e.g. 'Authorization: Bearer T' (repeatable)")
+    p.add_argument("--webhook-timeout", type=float, default=90.0,
+                   help="seconds to wait for the webhook's answer before a retry (default 90)")
+    p.add_argument("--webhook-block-after", type=int, default=10,
+                   help="consecutive failed pushes after which pushes stop until unblocked (default 10)")
+    p.add_argument("--webhook-cafile", help="CA bundle (PEM) to verify an https webhook with")
+    p.add_argument("--uplink-interval", type=float, default=0.0,
+                   help="every enabled device publishes an uplink every S seconds (default 0 = never)")
     p.add_argument("--log-level", default="WARNING", help="log level on stderr (default WARNING)")
     return p
 
@@ -80,6 +93,33 @@ def config_from_args(argv: list[str] | None = None) -> Config:
             parser.error(f"--extra-device {iccid!r}: an ICCID is 1 to 22 digits")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
+    mqtt_broker = None
+    if args.mqtt_broker:
+        if args.no_mqtt:
+            parser.error("--mqtt-broker and --no-mqtt exclude each other")
+        host, sep, port = args.mqtt_broker.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            parser.error(f"--mqtt-broker {args.mqtt_broker!r}: expected HOST:PORT, e.g. 127.0.0.1:1883")
+        mqtt_broker = (host.strip("[]"), int(port))
+    if args.uplink_interval < 0:
+        parser.error("--uplink-interval must be >= 0")
+    if args.webhook_timeout <= 0:
+        parser.error("--webhook-timeout must be > 0")
+    if args.webhook_block_after < 1:
+        parser.error("--webhook-block-after must be >= 1")
+    headers = {}
+    for header in args.webhook_header:
+        name, sep, value = header.partition(":")
+        if not sep:
+            # The value may be a secret: do not echo it.
+            parser.error("a --webhook-header has no ':'; expected 'Name: value'")
+        headers[name.strip()] = value.strip()
+    try:
+        webhook = WebhookSettings(url=check_url(args.webhook_url), headers=check_headers(headers),
+                                  timeout=args.webhook_timeout, block_after=args.webhook_block_after,
+                                  cafile=args.webhook_cafile)
+    except WebhookConfigError as exc:
+        parser.error(f"webhook: {exc}")
 
     faults: dict[str, Any] = {}
     if args.faults:
@@ -126,6 +166,9 @@ def config_from_args(argv: list[str] | None = None) -> Config:
         tls_key=args.tls_key,
         ready_file=args.ready_file,
         mqtt=not args.no_mqtt,
+        mqtt_broker=mqtt_broker,
+        webhook=webhook,
+        uplink_interval=args.uplink_interval,
     )
 
 

@@ -1,4 +1,4 @@
-"""The emulated vendor API: POST /api/v1/{org}/Publish/Message.
+"""The emulated vendor API: the request pipeline every endpoint shares, and Publish/Message.
 
 Order of handling for each request (each step can end it):
   1. injected latency (the simulated network),
@@ -7,7 +7,8 @@ Order of handling for each request (each step can end it):
   4. X-API-Key against the org -> 401 (unknown org is also 401),
   5. body validation -> 400 with a message naming the field,
   6. ICCID registered for the org -> 404,
-  7. hand-off to the MQTT broker, then 200.
+  7. the endpoint's work (Publish: hand-off to the MQTT broker), then 200.
+The SIM and data endpoints are in api_sim.py.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from .broker import EmbeddedBroker
 from .faults import Fault, FaultInjector
 from .state import State
 from .validation import BadRequest, iccid_hint, parse_body, validate_publish
@@ -30,7 +31,10 @@ API_PREFIX = "/api/v1"
 
 STATE_KEY: web.AppKey[State] = web.AppKey("state", State)
 FAULTS_KEY: web.AppKey[FaultInjector] = web.AppKey("faults", FaultInjector)
-BROKER_KEY: web.AppKey[Any] = web.AppKey("broker", object)
+MQTT_KEY: web.AppKey[Any] = web.AppKey("mqtt", object)  # MqttClient, None with --no-mqtt
+FLEET_KEY: web.AppKey[Any] = web.AppKey("fleet", object)  # DeviceFleet, None with --no-mqtt
+UPLINKS_KEY: web.AppKey[Any] = web.AppKey("uplinks", object)
+WEBHOOK_KEY: web.AppKey[Any] = web.AppKey("webhook", object)
 STOPPING_KEY: web.AppKey[asyncio.Event] = web.AppKey("stopping", asyncio.Event)
 
 REASONS = {
@@ -44,7 +48,9 @@ REASONS = {
     504: "Gateway Timeout",
 }
 
-_SUCCESS = json.dumps({"Error": False, "StatusCode": 200, "Message": "MessagePublished"}).encode()
+# An endpoint's own work, after latency, rate limit, faults, key and body parsing:
+# (request, org, parsed JSON body or None) -> response; BadRequest -> 400.
+Action = Callable[[web.Request, str, Any], Awaitable[web.Response]]
 
 
 def error_response(status: int, message: str, retry_after: int | None = None) -> web.Response:
@@ -53,14 +59,20 @@ def error_response(status: int, message: str, retry_after: int | None = None) ->
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
 
-def _count(state: State, status: int) -> None:
-    state.stats.by_status[str(status)] += 1
+def success(message: str, data: Any = None) -> web.Response:
+    doc: dict[str, Any] = {"Error": False, "StatusCode": 200, "Message": message}
+    if data is not None:
+        doc["Data"] = data
+    return web.Response(status=200, body=json.dumps(doc).encode(), content_type="application/json")
+
+
+def not_found(iccid: str) -> web.Response:
+    return error_response(404, f"ICCID {iccid} not found")
 
 
 async def _apply_fault(request: web.Request, fault: Fault) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     if fault.action == "status":
-        _count(state, fault.status)
         reason = REASONS.get(fault.status, "Error")
         message = fault.message or f"{reason} (injected by emulator)"
         return error_response(fault.status, message, fault.retry_after)
@@ -95,61 +107,79 @@ async def drop_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         return response
 
 
-async def publish_message(request: web.Request) -> web.StreamResponse:
-    app = request.app
-    state = app[STATE_KEY]
-    faults = app[FAULTS_KEY]
-    state.stats.requests += 1
+def endpoint(name: str, action: Action, has_body: bool) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """An aiohttp handler running `action` behind the shared steps 1-5."""
 
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE_KEY]
+        state.stats.requests += 1
+        try:
+            response = await _pipeline(request, action, has_body)
+        except _Dropped:
+            raise
+        except Exception:  # noqa: BLE001 - an emulator bug still answers, and is counted, like a server error
+            LOG.exception("%s failed", name)
+            response = error_response(500, "internal error in the emulator")
+        state.stats.answered(name, response.status)
+        return response
+
+    return handle
+
+
+async def _pipeline(request: web.Request, action: Action, has_body: bool) -> web.StreamResponse:
+    app = request.app
+    faults = app[FAULTS_KEY]
     latency = faults.latency_s
     if latency > 0:
         await asyncio.sleep(latency)
 
     retry_after = faults.rate_limited()
     if retry_after is not None:
-        _count(state, 429)
         return error_response(429, "Rate limit exceeded; retry later", retry_after)
 
-    raw = await request.read()
-    try:
-        body: Any = parse_body(raw)
-        body_error: BadRequest | None = None
-    except BadRequest as exc:
-        body, body_error = None, exc
+    body: Any = None
+    body_error: BadRequest | None = None
+    if has_body:
+        try:
+            body = parse_body(await request.read())
+        except BadRequest as exc:
+            body_error = exc
 
-    fault = faults.next_fault(iccid_hint(body))
+    fault = faults.next_fault(request.match_info.get("iccid") or iccid_hint(body))
     if fault is not None:
         return await _apply_fault(request, fault)
 
     org = request.match_info["org"]
-    if not state.registry.authorised(org, request.headers.get("X-API-Key")):
-        _count(state, 401)
+    if not app[STATE_KEY].registry.authorised(org, request.headers.get("X-API-Key")):
         return error_response(401, "API key is wrong or has no permission for this organisation")
 
     try:
         if body_error is not None:
             raise body_error
-        req = validate_publish(org, body)
+        return await action(request, org, body)
     except BadRequest as exc:
-        _count(state, 400)
         return error_response(400, str(exc))
 
-    if not state.registry.has_device(org, req.iccid):
-        _count(state, 404)
-        return error_response(404, f"ICCID {req.iccid} not found")
 
-    broker: EmbeddedBroker = app[BROKER_KEY]
-    if broker is not None:
+async def publish_message(request: web.Request, org: str, body: Any) -> web.Response:
+    app = request.app
+    state = app[STATE_KEY]
+    req = validate_publish(org, body)
+    if not state.registry.has_device(org, req.iccid):
+        return not_found(req.iccid)
+    mqtt = app[MQTT_KEY]
+    if mqtt is not None:
         try:
-            await broker.publish(req.mqtt_topic, req.payload, req.qos, req.retain)
+            # Returns once the broker has it: "HTTP 200 seen" means "the broker has the message".
+            await mqtt.deliver(req.mqtt_topic, req.payload, req.qos, req.retain)
         except Exception as exc:  # noqa: BLE001 - report broker trouble as the vendor's 500
-            LOG.exception("publish to broker failed")
-            _count(state, 500)
+            LOG.error("publish to the MQTT broker failed: %s", exc)
+            state.stats.delivery_failures += 1
             return error_response(500, f"MQTT publish failed: {exc}")
     state.stats.published += 1
+    state.registry.device(org, req.iccid).dl_message_count += 1
     state.log_message(org, req.iccid, req.topic_suffix, req.message, req.qos, req.format, req.retain, req.mqtt_topic)
-    _count(state, 200)
-    return web.Response(status=200, body=_SUCCESS, content_type="application/json")
+    return success("MessagePublished")
 
 
 async def api_not_found(request: web.Request) -> web.StreamResponse:
@@ -157,4 +187,5 @@ async def api_not_found(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_post(API_PREFIX + "/{org}/Publish/Message", publish_message)
+    app.router.add_post(API_PREFIX + "/{org}/Publish/Message",
+                        endpoint("POST Publish/Message", publish_message, has_body=True))

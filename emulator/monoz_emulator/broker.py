@@ -1,29 +1,31 @@
-"""Embedded MQTT broker (amqtt 0.12.1) that the emulator publishes downlinks to.
+"""The embedded MQTT broker (amqtt 0.12.1), for machines without mosquitto.
 
-The broker runs in the emulator's own asyncio loop, bound to loopback only.
-The HTTP handler hands a message to the broker in-process (no extra MQTT hop):
-once `publish()` returns, the message is in the broker's broadcast queue and,
-when retained, in its retained store, so "HTTP 200 seen" implies "message is
-in the broker".
+It runs in the emulator's event loop, bound to loopback only. The emulator
+talks to it exactly as to an external broker: as an MQTT client over TCP
+(mqtt_client.py), and the devices subscribe over TCP too. Eclipse Mosquitto
+is the reference (`--mqtt-broker`); the cross-check test
+(emulator/tests/test_emulator_brokers.py) runs the same scenarios on both.
 
-amqtt 0.12.1 quirks worked around here (see `_EmulatorBroker`):
+Two amqtt 0.12.1 behaviours differ from MQTT 3.1.1 and from mosquitto, and
+are corrected here; the cross-check fails without any part of either:
 
-* A client PUBLISH is broadcast without its QoS, and an internal broadcast
-  forces its QoS on every subscriber, so subscribers got the *subscription*
-  QoS (or the forced one) instead of min(publish QoS, subscription QoS) as
-  MQTT 3.1.1 section 3.8.4 requires. We carry the publish QoS through a
-  context variable and deliver at the minimum.
-* The stock broadcast loop builds a task plus an `asyncio.wait()` per
-  message and formats debug f-strings (including the payload) even when
-  debug logging is off; at thousands of messages per second that was the
-  bottleneck. The replacement loop dispatches straight from the queue.
-* On CONNECT, retained messages were sent for every filter of *any* client,
-  so a new clean-session subscriber got each retained message twice (once
-  at QoS 0 before it even subscribed). Only the session's own filters count.
-* Retained messages were re-sent at `retained.qos or sub_qos`, so a QoS 0
-  retained message reached a QoS 1 subscriber as QoS 1.
-* Topic-filter plugins are not loaded, so the per-target
-  `_topic_filtering` plugin round trip is skipped.
+* QoS downgrade (MQTT 3.1.1 section 3.8.4): a client's PUBLISH is broadcast
+  without its QoS, so every subscriber got the *subscription's* QoS: a QoS 0
+  downlink reached a device subscribed at QoS 1 as QoS 1. We carry the
+  publish QoS along, and, as amqtt's broadcast would force that QoS on every
+  subscriber, deliver at min(publish QoS, subscription QoS).
+* Retained messages: on CONNECT amqtt sends a new client the retained
+  messages matching *every other client's* filters (at QoS 0, before the
+  client subscribed to anything), so a reconnecting device got every other
+  device's retained messages; and on SUBSCRIBE it sends them at
+  `retained QoS or subscription QoS`, which turns a QoS 0 retained message
+  into QoS 1. We send a session only the retained messages of its own
+  filters, at min(retained QoS, subscription QoS).
+
+Differences left (mosquitto is the truth, see emulator/README.md): amqtt
+has no in-flight window, so it never lets a QoS 0 message overtake queued
+QoS 1 ones as mosquitto does for a slow subscriber, and it gives up on a QoS 1
+delivery after 5 s without PUBACK.
 """
 
 from __future__ import annotations
@@ -34,59 +36,17 @@ import logging
 from collections import deque
 from typing import Any
 
-from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
 from amqtt.broker import Broker
 from amqtt.mqtt.constants import QOS_1, QOS_2
 
 LOG = logging.getLogger(__name__)
 
-# QoS of the client PUBLISH currently being handled (per asyncio task).
+# QoS of the client PUBLISH being handled (per asyncio task).
 _PUBLISH_QOS: contextvars.ContextVar[int | None] = contextvars.ContextVar("monoz_publish_qos", default=None)
 
 
-class _CorkingWriter(StreamWriterAdapter):
-    """Coalesce all packets written to one connection in a loop iteration into one send().
-
-    On this kind of VM a loopback send() costs ~100-200 us of kernel time; a
-    burst of PUBLISHes to the device subscriber used to cost one send each.
-    Order is kept (one buffer per connection) and drain() still applies the
-    transport's flow control once the data is handed over.
-    """
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        super().__init__(writer)
-        self._pending: list[bytes] = []
-        self._loop = asyncio.get_running_loop()
-
-    def write(self, data: bytes) -> None:
-        if self.is_closed:
-            return
-        if not self._pending:
-            self._loop.call_soon(self._flush)
-        self._pending.append(bytes(data))
-
-    def _flush(self) -> None:
-        if self._pending and not self._writer.is_closing():
-            self._writer.write(b"".join(self._pending))
-        self._pending.clear()
-
-    async def drain(self) -> None:
-        if not self.is_closed:
-            self._flush()
-            await self._writer.drain()
-
-    async def close(self) -> None:
-        self._flush()
-        await super().close()
-
-
 class _EmulatorBroker(Broker):
-    """amqtt Broker with correct QoS downgrade and a faster broadcast loop."""
-
-    delivery_failures = 0
-
-    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str) -> None:
-        await self._client_connected(listener_name, StreamReaderAdapter(reader), _CorkingWriter(writer))
+    """amqtt's Broker with MQTT's QoS rules for live and retained deliveries."""
 
     async def _handle_message_delivery(self, client_session: Any, handler: Any, wait_deliver: Any) -> bool:
         app_message = wait_deliver.result()
@@ -96,49 +56,18 @@ class _EmulatorBroker(Broker):
         finally:
             _PUBLISH_QOS.reset(token)
 
-    async def _broadcast_message(
-        self,
-        session: Any,
-        topic: str | None,
-        data: bytes | bytearray | None,
-        force_qos: int | None = None,
-    ) -> None:
+    async def _broadcast_message(self, session: Any, topic: str | None, data: bytes | bytearray | None,
+                                 force_qos: int | None = None) -> None:
         if force_qos is None:
             force_qos = _PUBLISH_QOS.get()
-        # Put without awaiting a possibly full queue: the queue is unbounded.
-        broadcast: dict[str, Any] = {"session": session, "topic": topic, "data": data}
-        if force_qos is not None:
-            broadcast["qos"] = force_qos
-        self._broadcast_queue.put_nowait(broadcast)
+        await super()._broadcast_message(session, topic, data, force_qos)
 
-    async def _broadcast_loop(self) -> None:
-        running: deque[asyncio.Task[Any]] = self._tasks_queue
-        queue = self._broadcast_queue
-        try:
-            while True:
-                broadcast = await queue.get()
-                while running and running[0].done():
-                    self._reap(running.popleft())
-                await self._dispatch(broadcast, running)
-        finally:
-            for task in running:
-                if not task.done():
-                    task.cancel()
-
-    def _reap(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            # Typically a PUBACK that took longer than amqtt's fixed 5 s: the
-            # PUBLISH itself was already written to the subscriber's socket.
-            type(self).delivery_failures += 1
-            LOG.warning("MQTT delivery task failed: %r", exc)
-
-    async def _dispatch(self, broadcast: dict[str, Any], running: deque[asyncio.Task[Any]]) -> None:
-        topic = broadcast["topic"]
-        data = broadcast["data"]
-        pub_qos = broadcast.get("qos")
+    async def _run_broadcast(self, running_tasks: deque[asyncio.Task[Any]]) -> None:
+        # amqtt's own loop, except that the QoS is the lower of publish and
+        # subscription (amqtt forces the publish QoS on everyone); topic-filter
+        # plugins are not configured, so their round trip is left out.
+        broadcast = await self._broadcast_queue.get()
+        topic, data, pub_qos = broadcast["topic"], broadcast["data"], broadcast.get("qos")
         for topic_filter, subscriptions in list(self._subscriptions.items()):
             if not self._matches(topic, topic_filter):
                 continue
@@ -151,49 +80,36 @@ class _EmulatorBroker(Broker):
                     continue
                 handler = self._get_handler(target_session)
                 if handler:
-                    running.append(asyncio.ensure_future(handler.mqtt_publish(topic, data, qos, retain=False)))
+                    running_tasks.append(asyncio.ensure_future(handler.mqtt_publish(topic, data, qos, retain=False)))
 
     async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int], session: Any) -> None:
-        # On CONNECT, amqtt walks *every* filter any client subscribed to and
-        # sends matching retained messages to the new client at QoS 0, even when
-        # that client (clean session) has no subscription at all: a late
-        # subscriber then saw each retained message twice. Only send for filters
-        # this session really holds, at the QoS it subscribed with.
         topic_filter, _qos = subscription
         sub_qos = next(
             (q for s, q in self._subscriptions.get(topic_filter, ()) if s.client_id == session.client_id),
             None,
         )
-        if sub_qos is None:
-            return
         handler = self._get_handler(session)
-        if handler is None:
-            return
-        tasks = []
-        for topic, retained in list(self._retained_messages.items()):
-            if self._matches(topic, topic_filter):
-                # amqtt used `retained.qos or qos`, turning a QoS 0 retained message into QoS 1.
-                qos = sub_qos if retained.qos is None else min(sub_qos, retained.qos)
-                tasks.append(asyncio.ensure_future(handler.mqtt_publish(retained.topic, retained.data, qos, retain=True)))
+        if sub_qos is None or handler is None:
+            return  # called on CONNECT for other clients' filters: not this session's business
+        tasks = [
+            asyncio.ensure_future(handler.mqtt_publish(
+                retained.topic, retained.data, sub_qos if retained.qos is None else min(sub_qos, retained.qos),
+                retain=True))
+            for topic, retained in list(self._retained_messages.items())
+            if self._matches(topic, topic_filter)
+        ]
         if tasks:
             await asyncio.wait(tasks)
 
-    async def _shutdown_broadcast_loop(self) -> None:
-        task = self._broadcast_task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
 
 class EmbeddedBroker:
-    """Start/stop the in-process broker and publish into it."""
+    """Start and stop the in-process broker."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.requested_port = port
         self.port: int | None = None
         self._broker: _EmulatorBroker | None = None
-        self.retained_topics: set[str] = set()
 
     async def start(self) -> int:
         config = {
@@ -207,28 +123,6 @@ class EmbeddedBroker:
         self.port = server.sockets[0].getsockname()[1]
         return self.port
 
-    async def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
-        """Hand a message to the broker exactly as a client PUBLISH would be."""
-        broker = self._require()
-        if retain:
-            await broker.retain_message(None, topic, payload, qos)
-            self.retained_topics.add(topic)
-        await broker._broadcast_message(None, topic, payload, qos)
-
-    def clear_retained(self) -> int:
-        broker = self._require()
-        count = len(broker.retained_messages)
-        broker.retained_messages.clear()
-        self.retained_topics.clear()
-        return count
-
-    def retained(self) -> dict[str, bytes]:
-        return {topic: bytes(msg.data) for topic, msg in self._require().retained_messages.items()}
-
-    @property
-    def delivery_failures(self) -> int:
-        return _EmulatorBroker.delivery_failures
-
     async def stop(self) -> None:
         if self._broker is not None:
             try:
@@ -236,8 +130,3 @@ class EmbeddedBroker:
             except Exception:  # noqa: BLE001 - shutdown must not mask the exit path
                 LOG.exception("broker shutdown failed")
             self._broker = None
-
-    def _require(self) -> _EmulatorBroker:
-        if self._broker is None:
-            raise RuntimeError("broker not started")
-        return self._broker

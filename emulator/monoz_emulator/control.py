@@ -13,15 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
-from .api import BROKER_KEY, FAULTS_KEY, STATE_KEY
-from .devices import ReceivedStore, late_subscribe
+from .api import FAULTS_KEY, FLEET_KEY, MQTT_KEY, STATE_KEY, UPLINKS_KEY, WEBHOOK_KEY
+from .devices import DeviceError, ReceivedStore
 from .faults import FaultConfigError
 from .state import generated_iccids
 from .validation import ICCID_RE
 
 CONTROL_PREFIX = "/_emulator"
 STORE_KEY: web.AppKey[Any] = web.AppKey("received_store", object)
-MQTT_ADDR_KEY: web.AppKey[Any] = web.AppKey("mqtt_addr", object)
+DEVICE_FILTER = "/+/+/sub/#"
 
 MAX_WAIT_S = 600.0
 
@@ -30,8 +30,18 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=json.dumps(data).encode(), content_type="application/json")
 
 
-def _bad(message: str) -> web.Response:
-    return _json({"ok": False, "error": message}, status=400)
+def _bad(message: str, status: int = 400) -> web.Response:
+    return _json({"ok": False, "error": message}, status=status)
+
+
+def _no_mqtt() -> web.Response:
+    return _bad("MQTT is disabled (--no-mqtt)", status=409)
+
+
+async def _probe(app: web.Application, topic_filter: str) -> list[dict[str, Any]]:
+    """Retained messages a new subscriber to the filter gets, after the broker has every earlier publish."""
+    await app[MQTT_KEY].flush()
+    return await app[FLEET_KEY].probe(topic_filter)
 
 
 def _query_number(request: web.Request, name: str, default: float | None) -> float | None:
@@ -99,13 +109,13 @@ async def received_all(request: web.Request) -> web.Response:
 
 async def late_subscribe_handler(request: web.Request) -> web.Response:
     org, iccid = request.match_info["org"], request.match_info["iccid"]
-    host, port = request.app[MQTT_ADDR_KEY]
-    if port is None:
-        return _json({"ok": False, "error": "MQTT is disabled (--no-mqtt)"}, status=409)
-    timeout = min(_query_number(request, "timeout", 5.0) or 5.0, 60.0)
-    loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(None, late_subscribe, host, port, org, iccid, timeout)
-    return _json(result)
+    if request.app[FLEET_KEY] is None:
+        return _no_mqtt()
+    try:
+        received = await _probe(request.app, f"/{org}/{iccid}/sub/#")
+    except (DeviceError, ConnectionError) as exc:
+        return _bad(f"late subscribe failed: {exc}", status=500)
+    return _json({"received": received})
 
 
 async def add_devices(request: web.Request) -> web.Response:
@@ -137,23 +147,50 @@ async def add_devices(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
+    """Back to the state at start: logs, receipts, stats, faults, SIM states, uplinks, retained messages."""
     app = request.app
-    app[STATE_KEY].reset()
+    state, fleet, mqtt = app[STATE_KEY], app[FLEET_KEY], app[MQTT_KEY]
+    offline = state.registry.disabled()
+    state.reset()
     app[FAULTS_KEY].reset()
-    app[STORE_KEY].clear()
     cleared = 0
-    broker = app[BROKER_KEY]
-    if broker is not None:
-        cleared = broker.clear_retained()
+    if fleet is not None:
+        try:
+            if offline:
+                await fleet.command("online", devices=offline)
+            # A zero-byte retained message clears the broker's retained store for its topic.
+            topics = [m["topic"] for m in await _probe(app, DEVICE_FILTER)]
+            await asyncio.gather(*(mqtt.deliver(topic, b"", 1, True) for topic in topics))
+            cleared = len(topics)
+            # Whatever was still on its way to the devices arrives before the receipts are cleared.
+            await fleet.sync(mqtt)
+        except (DeviceError, ConnectionError) as exc:
+            return _bad(f"reset failed: {exc}", status=500)
+    app[STORE_KEY].clear()
+    app[UPLINKS_KEY].clear()
+    app[WEBHOOK_KEY].clear()
     return _json({"ok": True, "retained_cleared": cleared})
 
 
 async def stats(request: web.Request) -> web.Response:
     data = request.app[STATE_KEY].stats.as_dict()
     data["received"] = request.app[STORE_KEY].total()
-    broker = request.app[BROKER_KEY]
-    data["delivery_failures"] = broker.delivery_failures if broker is not None else 0
+    data["uplinks"] = request.app[UPLINKS_KEY].count("raw")
+    data["failed_data"] = request.app[UPLINKS_KEY].count("failed")
     return _json(data)
+
+
+async def sync(request: web.Request) -> web.Response:
+    """Blocks until every downlink published before this call has reached the devices."""
+    fleet = request.app[FLEET_KEY]
+    if fleet is None:
+        return _no_mqtt()
+    timeout = min(_query_number(request, "timeout", 30.0) or 30.0, MAX_WAIT_S)
+    try:
+        done = await fleet.sync(request.app[MQTT_KEY], timeout)
+    except (DeviceError, ConnectionError) as exc:
+        return _bad(f"sync failed: {exc}", status=500)
+    return _json({"ok": done})
 
 
 async def get_faults(request: web.Request) -> web.Response:
@@ -174,9 +211,14 @@ async def put_faults(request: web.Request) -> web.Response:
 
 
 async def retained(request: web.Request) -> web.Response:
-    broker = request.app[BROKER_KEY]
-    data = broker.retained() if broker is not None else {}
-    return _json({topic: payload.decode("utf-8", errors="replace") for topic, payload in data.items()})
+    """The broker's retained device messages, {topic: payload}, as a new subscriber gets them."""
+    if request.app[FLEET_KEY] is None:
+        return _json({})
+    try:
+        received = await _probe(request.app, DEVICE_FILTER)
+    except (DeviceError, ConnectionError) as exc:
+        return _bad(f"reading the retained messages failed: {exc}", status=500)
+    return _json({m["topic"]: m["payload"] for m in received})
 
 
 def add_routes(app: web.Application) -> None:
@@ -194,3 +236,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_put(f"{p}/faults", put_faults)
     app.router.add_patch(f"{p}/faults", put_faults)
     app.router.add_get(f"{p}/retained", retained)
+    app.router.add_post(f"{p}/sync", sync)

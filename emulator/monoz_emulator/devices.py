@@ -1,42 +1,30 @@
-"""Simulated devices: real MQTT subscribers on the broker, and what they received.
+"""The simulated devices as the emulator sees them: the device child process and what devices received.
 
-One paho-mqtt client (in a child process, see device_proc.py) stands for the whole fleet: it subscribes with QoS 1 to
-`/+/+/sub/#` (which also matches the bare `/ORG/ICCID/sub`) and files every
-message under the (org, iccid) taken from its topic. One client instead of one
-per device keeps 10k-device fleets cheap while the messages still travel over
-TCP through the broker exactly as they would to a device.
-
-The child streams JSON lines; the loop files them per burst and then resolves
-waiters (futures with a predicate), so `wait_for` blocks without polling.
+All device-side MQTT runs in a child process (device_proc.py, paho-mqtt on
+the second core). `DeviceFleet` starts it, sends it commands (SIM offline,
+reconnect, probe, publish uplinks) and reads its stream: messages devices
+received go to the `ReceivedStore`, uplinks to a callback, command answers to
+the futures waiting for them. Messages are filed per burst, then waiters
+(futures with a predicate) are resolved, so `wait_for` blocks without polling.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
 import sys
-import threading
-import time
-import uuid
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
-DEVICE_FILTER = "/+/+/sub/#"
 LOG = logging.getLogger(__name__)
-
-
-def _record(msg: mqtt.MQTTMessage) -> dict[str, Any]:
-    return {
-        "topic": msg.topic,
-        "payload": msg.payload.decode("utf-8", errors="replace"),
-        "qos": msg.qos,
-        "retain": bool(msg.retain),
-    }
+COMMAND_TIMEOUT_S = 60.0
+# A device topic no org can have (orgs are letters, digits, '_' and '-'): the sync marker's.
+SYNC_ORG = "~emulator"
+SYNC_TOPIC = f"/{SYNC_ORG}/sync/sub"
 
 
 def split_device_topic(topic: str) -> tuple[str, str] | None:
@@ -106,31 +94,33 @@ class ReceivedStore:
         self._total = 0
 
 
-def _new_client(client_id: str) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-    # 0 = unlimited: never drop on our side during bursts.
-    client.max_queued_messages_set(0)
-    client.max_inflight_messages_set(0)
-    return client
+class DeviceError(RuntimeError):
+    """The device child failed a command or is gone."""
 
 
 class DeviceFleet:
-    """The fleet subscriber: a child process (device_proc) streaming what it receives."""
+    """The device child process: start, command, stream what devices receive and publish."""
 
-    def __init__(self, host: str, port: int, store: ReceivedStore) -> None:
+    def __init__(self, host: str, port: int, store: ReceivedStore,
+                 on_uplink: Callable[[str, str, int], None] | None = None) -> None:
         self.host = host
         self.port = port
         self.store = store
+        self.on_uplink = on_uplink
         self.ignored = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._reader_task: asyncio.Task[None] | None = None
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._syncs_sent = 0
+        self._syncs_seen = 0
 
     async def start(self, timeout: float = 30.0) -> None:
         env = dict(os.environ)
         package_parent = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "monoz_emulator.device_proc", self.host, str(self.port), DEVICE_FILTER,
+            sys.executable, "-m", "monoz_emulator.device_proc", self.host, str(self.port),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=None, env=env,
             limit=4 * 1024 * 1024,
         )
@@ -145,6 +135,50 @@ class DeviceFleet:
             raise RuntimeError(f"device subscriber failed to start (exit {self._proc.returncode})")
         self._reader_task = asyncio.create_task(self._read(self._proc.stdout))
 
+    # -- commands -----------------------------------------------------------
+    async def command(self, op: str, timeout: float = COMMAND_TIMEOUT_S, **args: Any) -> dict[str, Any]:
+        """Send a command to the child and wait for its answer; DeviceError when it reports errors."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.returncode is not None:
+            raise DeviceError("the device process is not running")
+        op_id = next(self._ids)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[op_id] = fut
+        try:
+            proc.stdin.write(json.dumps({"id": op_id, "op": op, **args}).encode() + b"\n")
+            await proc.stdin.drain()
+            answer = await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise DeviceError(f"the device process did not answer {op!r} within {timeout} s") from None
+        finally:
+            self._waiting.pop(op_id, None)
+        if answer.get("errors"):
+            raise DeviceError("; ".join(answer["errors"]))
+        return answer
+
+    def send(self, op: str, **args: Any) -> None:
+        """Fire and forget (periodic uplinks)."""
+        proc = self._proc
+        if proc is not None and proc.stdin is not None and proc.returncode is None:
+            proc.stdin.write(json.dumps({"op": op, **args}).encode() + b"\n")
+
+    async def probe(self, topic_filter: str) -> list[dict[str, Any]]:
+        """Retained messages a brand-new subscriber to `topic_filter` gets."""
+        return (await self.command("probe", filter=topic_filter))["received"]
+
+    async def sync(self, publisher: Any, timeout: float = 30.0) -> bool:
+        """Return once every message `publisher` sent before now has reached the devices.
+
+        The fleet connection receives every device topic and the broker
+        forwards one publisher's messages in order, so when a marker published
+        now arrives, everything published earlier has arrived too.
+        """
+        self._syncs_sent += 1
+        wanted = self._syncs_sent
+        await publisher.deliver(SYNC_TOPIC, str(wanted).encode(), 1, False)
+        return await self.store.wait(lambda: self._syncs_seen >= wanted, timeout)
+
+    # -- the child's stream ---------------------------------------------------
     async def _read(self, stdout: asyncio.StreamReader) -> None:
         store = self.store
         loads = json.loads
@@ -161,15 +195,33 @@ class DeviceFleet:
                 continue
             carry = data[cut + 1:]
             for line in data[:cut].split(b"\n"):
-                topic, payload, qos, retain = loads(line)
-                ids = split_device_topic(topic)
-                if ids is None:
-                    self.ignored += 1
-                    continue
-                store.add(ids[0], ids[1], {"topic": topic, "payload": payload, "qos": qos, "retain": retain})
+                if line[:1] == b"[":
+                    topic, payload, qos, retain = loads(line)
+                    ids = split_device_topic(topic)
+                    if ids is None:
+                        self.ignored += 1
+                        continue
+                    if ids[0] == SYNC_ORG:
+                        self._syncs_seen += 1
+                        continue
+                    store.add(ids[0], ids[1], {"topic": topic, "payload": payload, "qos": qos, "retain": retain})
+                else:
+                    self._event(loads(line))
             store.notify()
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(DeviceError("the device process exited"))
         if self._proc is not None and self._proc.returncode not in (None, 0, -15):
             LOG.error("device subscriber exited with %s", self._proc.returncode)
+
+    def _event(self, doc: dict[str, Any]) -> None:
+        if "up" in doc:
+            if self.on_uplink is not None:
+                self.on_uplink(*doc["up"])
+            return
+        fut = self._waiting.get(doc.get("ack"))  # type: ignore[arg-type]
+        if fut is not None and not fut.done():
+            fut.set_result(doc)
 
     async def stop(self) -> None:
         proc = self._proc
@@ -189,78 +241,3 @@ class DeviceFleet:
             self._reader_task.cancel()
             await asyncio.gather(self._reader_task, return_exceptions=True)
         self._proc = None
-
-
-def late_subscribe(host: str, port: int, org: str, iccid: str, timeout: float = 5.0) -> dict[str, Any]:
-    """Connect a brand-new device client and collect what the broker retained for it.
-
-    Blocking (run it in an executor). End of the retained burst is detected
-    deterministically: after the device SUBACK we subscribe a private sentinel
-    topic, then publish one QoS 1 message to it. The broker sends a
-    subscription's retained messages before acting on the next packet from
-    the same connection, so once the sentinel comes back every retained
-    message is already in. `timeout` only bounds a broken broker.
-    """
-    sentinel = f"/_emulator/sentinel/{uuid.uuid4().hex}"
-    got: list[dict[str, Any]] = []
-    lock = threading.Lock()
-    connected = threading.Event()
-    device_subscribed = threading.Event()
-    sentinel_subscribed = threading.Event()
-    done = threading.Event()
-    errors: list[str] = []
-    subacks: list[int] = []
-
-    client = _new_client(f"monoz-late-{uuid.uuid4().hex[:12]}")
-
-    def on_connect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-        if reason_code.is_failure:
-            errors.append(f"connect refused: {reason_code}")
-            done.set()
-        connected.set()
-
-    def on_subscribe(_c: Any, _u: Any, mid: int, reason_codes: Any, _p: Any) -> None:
-        if any(code.is_failure for code in reason_codes):
-            errors.append(f"subscribe refused: {reason_codes}")
-            done.set()
-        # Subscriptions are sent one at a time (the second only after the
-        # first SUBACK), so the n-th SUBACK belongs to the n-th SUBSCRIBE.
-        subacks.append(mid)
-        (device_subscribed if len(subacks) == 1 else sentinel_subscribed).set()
-
-    def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic == sentinel:
-            done.set()
-            return
-        with lock:
-            got.append(_record(msg))
-
-    client.on_connect = on_connect
-    client.on_subscribe = on_subscribe
-    client.on_message = on_message
-    deadline = time.monotonic() + timeout
-    client.connect(host, port, 30)
-    client.loop_start()
-    try:
-        if not connected.wait(max(deadline - time.monotonic(), 0)):
-            errors.append("timed out waiting for CONNACK")
-        client.subscribe(f"/{org}/{iccid}/sub/#", qos=1)
-        if not device_subscribed.wait(max(deadline - time.monotonic(), 0)):
-            errors.append("timed out waiting for SUBACK")
-        else:
-            client.subscribe(sentinel, qos=1)
-            if sentinel_subscribed.wait(max(deadline - time.monotonic(), 0)):
-                client.publish(sentinel, b"end", qos=1)
-                if not done.wait(max(deadline - time.monotonic(), 0)):
-                    errors.append("timed out waiting for the end-of-retained sentinel")
-            else:
-                errors.append("timed out waiting for sentinel SUBACK")
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    with lock:
-        retained = [m for m in got if m["retain"]]
-    result: dict[str, Any] = {"received": retained}
-    if errors:
-        result["errors"] = errors
-    return result

@@ -9,16 +9,20 @@ import os
 import signal
 import ssl
 import sys
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from . import api, control
+from . import api, api_sim, control, control_devices
 from .broker import EmbeddedBroker
 from .devices import DeviceFleet, ReceivedStore
 from .faults import FaultInjector
+from .mqtt_client import MqttClient
 from .state import VENDOR_EXAMPLE_ICCID, State, generated_iccids
+from .uplinks import UplinkStore
+from .webhook import WebhookPusher, WebhookSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -37,26 +41,63 @@ class Config:
     tls_key: str | None = None
     ready_file: str | None = None
     mqtt: bool = True
+    mqtt_broker: tuple[str, int] | None = None  # an external broker; None = the embedded one
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    uplink_interval: float = 0.0
 
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def build_app(state: State, faults: FaultInjector, store: ReceivedStore, broker: EmbeddedBroker | None,
-              mqtt_addr: tuple[str, int | None]) -> web.Application:
+def build_app(state: State, faults: FaultInjector, store: ReceivedStore, uplinks: UplinkStore,
+              webhook: WebhookPusher, mqtt: MqttClient | None, fleet: DeviceFleet | None) -> web.Application:
     app = web.Application(middlewares=[control.loopback_only, api.drop_middleware], client_max_size=1024 * 1024)
     app[api.STATE_KEY] = state
     app[api.FAULTS_KEY] = faults
-    app[api.BROKER_KEY] = broker
+    app[api.MQTT_KEY] = mqtt
+    app[api.FLEET_KEY] = fleet
+    app[api.UPLINKS_KEY] = uplinks
+    app[api.WEBHOOK_KEY] = webhook
     app[api.STOPPING_KEY] = asyncio.Event()
     app[control.STORE_KEY] = store
-    app[control.MQTT_ADDR_KEY] = mqtt_addr
     api.add_routes(app)
+    api_sim.add_routes(app)
     control.add_routes(app)
+    control_devices.add_routes(app)
     # Anything else under the API prefix answers like the vendor would: JSON 404.
     app.router.add_route("*", api.API_PREFIX + "/{tail:.*}", api.api_not_found)
     return app
+
+
+def uplink_handler(state: State, uplinks: UplinkStore, webhook: WebhookPusher) -> Any:
+    """What Monoz Link does with an uplink its broker got: store it, count it, push it to the webhook."""
+
+    def accept(topic: str, payload: str, _qos: int) -> None:
+        parts = topic.split("/")
+        if len(parts) not in (3, 4) or parts[0] or not state.registry.has_device(parts[1], parts[2]):
+            state.stats.uplinks_ignored += 1  # the vendor's broker acknowledges, then drops it silently
+            return
+        org, iccid = parts[1], parts[2]
+        ticks, record = uplinks.record(org, iccid, topic, payload)
+        state.registry.device(org, iccid).ul_message_count += 1
+        webhook.push(org, ticks, record)
+
+    return accept
+
+
+async def periodic_uplinks(interval: float, state: State, fleet: DeviceFleet) -> None:
+    """Every enabled device publishes `{"seq": n}` on /ORG/ICCID every `interval` seconds."""
+    seq = 0
+    while True:
+        await asyncio.sleep(interval)
+        seq += 1
+        payload = json.dumps({"seq": seq})
+        registry = state.registry
+        messages = [[f"/{org}/{iccid}", payload, 0] for org in registry.orgs for iccid in registry.iccids(org)
+                    if registry.enabled(org, iccid)]
+        for start in range(0, len(messages), 1000):
+            fleet.send("publish", messages=messages[start:start + 1000])
 
 
 async def run(config: Config) -> None:
@@ -69,21 +110,35 @@ async def run(config: Config) -> None:
     faults = FaultInjector()
     faults.apply(config.faults, replace=True)
     store = ReceivedStore(loop)
+    uplinks = UplinkStore()
+    webhook = WebhookPusher(config.webhook, uplinks)
 
     broker: EmbeddedBroker | None = None
+    mqtt: MqttClient | None = None
     fleet: DeviceFleet | None = None
     runner: web.AppRunner | None = None
+    tasks: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     app: web.Application | None = None
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
     try:
+        await webhook.start()
         if config.mqtt:
-            broker = EmbeddedBroker(config.host, config.mqtt_port)
-            await broker.start()
-            fleet = DeviceFleet(config.host, broker.port or 0, store)
+            if config.mqtt_broker is None:
+                broker = EmbeddedBroker(config.host, config.mqtt_port)
+                mqtt_host, mqtt_port = config.host, await broker.start()
+            else:
+                mqtt_host, mqtt_port = config.mqtt_broker
+            mqtt = MqttClient(f"monoz-link-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            await mqtt.connect(mqtt_host, mqtt_port)
+            fleet = DeviceFleet(mqtt_host, mqtt_port, store, uplink_handler(state, uplinks, webhook))
             await fleet.start()
-        app = build_app(state, faults, store, broker, (config.host, broker.port if broker else None))
+            if config.uplink_interval > 0:
+                tasks.append(asyncio.create_task(periodic_uplinks(config.uplink_interval, state, fleet)))
+        app = build_app(state, faults, store, uplinks, webhook, mqtt, fleet)
         ssl_context = None
         if config.tls_cert:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -100,8 +155,9 @@ async def run(config: Config) -> None:
         ready = {
             "api_url": f"{base}{api.API_PREFIX}",
             "control_url": f"{base}{control.CONTROL_PREFIX}",
-            "mqtt_host": config.host if broker else None,
-            "mqtt_port": broker.port if broker else None,
+            "mqtt_host": mqtt_host,
+            "mqtt_port": mqtt_port,
+            "mqtt_broker": None if not config.mqtt else ("embedded" if broker is not None else "external"),
             "pid": os.getpid(),
             "org": first_org,
             "api_key": config.orgs[first_org],
@@ -119,12 +175,18 @@ async def run(config: Config) -> None:
     finally:
         if app is not None:
             app[api.STOPPING_KEY].set()  # release "hang" faults
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if runner is not None:
             await runner.cleanup()
         if fleet is not None:
             await fleet.stop()
+        if mqtt is not None:
+            await mqtt.disconnect()
         if broker is not None:
             await broker.stop()
+        await webhook.stop()
         if config.ready_file:
             try:
                 os.unlink(config.ready_file)

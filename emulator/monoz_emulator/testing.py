@@ -8,6 +8,11 @@ Standard library only (urllib), so a test venv needs nothing extra for it:
 
 The child is always stopped by its PID (SIGTERM, up to 10 s, then SIGKILL),
 even when the body of the `with` raises.
+
+`mqtt_broker` picks the MQTT broker: None or "embedded" (amqtt, in the
+emulator), "HOST:PORT" (an external broker, e.g. a `MosquittoProcess`), or
+"mosquitto" (a private `MosquittoProcess` started and stopped with the
+emulator). `broker_from_env()` reads the test suites' MONOZ_TEST_BROKER.
 """
 
 from __future__ import annotations
@@ -27,11 +32,38 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .mosquitto import INSTALL_HINT, MosquittoError, MosquittoProcess, mosquitto_binary
+
+__all__ = ["EmulatorError", "EmulatorProcess", "MosquittoError", "MosquittoProcess", "broker_from_env",
+           "generated_iccid", "mosquitto_binary"]
+
 EMULATOR_ROOT = Path(__file__).resolve().parent.parent  # the directory holding monoz_emulator/
 
 
 class EmulatorError(RuntimeError):
     """The emulator failed to start or a control call failed."""
+
+
+TEST_BROKER_VARIABLE = "MONOZ_TEST_BROKER"
+TEST_BROKERS = ("mosquitto", "embedded")
+
+
+def broker_from_env(environ: Any = None) -> str:
+    """The broker the device-side test suites use: MONOZ_TEST_BROKER, unset meaning "mosquitto".
+
+    Raises EmulatorError, with what to do, when the value is unknown or when
+    mosquitto is asked for and not installed.
+    """
+    value = (os.environ if environ is None else environ).get(TEST_BROKER_VARIABLE, "") or "mosquitto"
+    if value not in TEST_BROKERS:
+        raise EmulatorError(f"{TEST_BROKER_VARIABLE}={value!r}: use 'mosquitto' (the default) or 'embedded'")
+    if value == "mosquitto" and mosquitto_binary() is None:
+        raise EmulatorError(
+            f"{TEST_BROKER_VARIABLE} is unset or 'mosquitto', so the device-side tests run against Eclipse "
+            f"Mosquitto, but the mosquitto binary was not found on PATH or in /usr/sbin: {INSTALL_HINT}, "
+            f"or run them against the emulator's embedded broker with {TEST_BROKER_VARIABLE}=embedded"
+        )
+    return value
 
 
 class EmulatorProcess:
@@ -48,6 +80,7 @@ class EmulatorProcess:
         start_timeout: float = 30.0,
         port: int = 0,
         mqtt_port: int = 0,
+        mqtt_broker: str | None = None,
     ) -> None:
         self.devices = devices
         self.org = org
@@ -58,6 +91,8 @@ class EmulatorProcess:
         self.start_timeout = start_timeout
         self.port = port
         self.requested_mqtt_port = mqtt_port
+        self.mqtt_broker = mqtt_broker
+        self.mosquitto: MosquittoProcess | None = None  # ours when mqtt_broker="mosquitto"
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
         self._stderr: Any = None
@@ -72,9 +107,18 @@ class EmulatorProcess:
         ]
         if self.latency_ms:
             cmd += ["--latency-ms", str(self.latency_ms)]
+        if self.mosquitto is not None:
+            cmd += ["--mqtt-broker", self.mosquitto.address]
+        elif self.mqtt_broker not in (None, "embedded", "mosquitto"):
+            cmd += ["--mqtt-broker", str(self.mqtt_broker)]
         return cmd + self.extra_args
 
     def start(self) -> EmulatorProcess:
+        if self.mqtt_broker == "mosquitto":
+            try:
+                self.mosquitto = MosquittoProcess().start()
+            except MosquittoError as exc:
+                raise EmulatorError(str(exc)) from None
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(EMULATOR_ROOT), env.get("PYTHONPATH", "")) if p)
         env["PYTHONUNBUFFERED"] = "1"
@@ -127,6 +171,9 @@ class EmulatorProcess:
         """SIGTERM by PID, wait up to `timeout`, then SIGKILL. Returns the exit code."""
         proc = self.proc
         if proc is None:
+            if self.mosquitto is not None:
+                self.mosquitto.__exit__(None, None, None)
+                self.mosquitto = None
             return None
         try:
             if proc.poll() is None:
@@ -145,6 +192,9 @@ class EmulatorProcess:
         finally:
             if proc.stdout is not None:
                 proc.stdout.close()
+            if self.mosquitto is not None:
+                self.mosquitto.__exit__(None, None, None)  # after the emulator: it stops by PID too
+                self.mosquitto = None
         return proc.returncode
 
     def __enter__(self) -> EmulatorProcess:
@@ -251,6 +301,54 @@ class EmulatorProcess:
 
     def retained(self) -> dict[str, str]:
         return self._call("GET", "/retained")
+
+    def sync(self, timeout: float = 30) -> bool:
+        """Block until every downlink published before now has reached the simulated devices."""
+        return self._call("POST", "/sync", body={}, query={"timeout": timeout}, timeout=timeout + 30)["ok"]
+
+    # -- SIM state, uplinks, webhook -------------------------------------------
+    def _device_path(self, iccid: str, org: str | None) -> str:
+        return f"/devices/{urllib.parse.quote(org or self.org, safe='')}/{urllib.parse.quote(iccid, safe='')}"
+
+    def device_state(self, iccid: str, org: str | None = None) -> dict[str, Any]:
+        """{"iccid", "enabled", "connects", "ul_message_count", "dl_message_count"} of a device."""
+        return self._call("GET", self._device_path(iccid, org))
+
+    def uplink(self, iccid: str, payload: str, topic: str | None = None, qos: int = 0,
+               org: str | None = None) -> dict[str, Any]:
+        """The device publishes an uplink over MQTT; returns the record the emulator stored."""
+        body: dict[str, Any] = {"payload": payload, "qos": qos}
+        if topic is not None:
+            body["topic"] = topic
+        return self._call("POST", self._device_path(iccid, org) + "/uplink", body=body, timeout=60)["record"]
+
+    def uplinks(self, payload: str, iccids: list[str] | None = None, topic: str | None = None, qos: int = 0,
+                org: str | None = None) -> list[dict[str, Any]]:
+        """Several devices (default: every enabled one) publish at once; returns the stored records."""
+        body: dict[str, Any] = {"org": org or self.org, "payload": payload, "qos": qos}
+        if iccids is not None:
+            body["iccids"] = list(iccids)
+        if topic is not None:
+            body["topic"] = topic
+        return self._call("POST", "/uplinks", body=body, timeout=90)["records"]
+
+    def set_webhook(self, url: str | None, headers: dict[str, str] | None = None, use_topic: bool = False,
+                    timeout: float | None = None, block_after: int | None = None) -> dict[str, Any]:
+        """Configure where uplinks are pushed (None: nowhere); header values are masked in the answer."""
+        body: dict[str, Any] = {"url": url, "headers": dict(headers or {}), "use_topic": use_topic}
+        if timeout is not None:
+            body["timeout"] = timeout
+        if block_after is not None:
+            body["block_after"] = block_after
+        return self._call("PUT", "/webhook", body=body)
+
+    def webhook(self, wait_idle: bool = False, timeout: float = 30) -> dict[str, Any]:
+        """Webhook settings and counters; with wait_idle, once nothing is queued or being pushed."""
+        query = {"wait_idle": 1, "timeout": timeout} if wait_idle else None
+        return self._call("GET", "/webhook", query=query, timeout=timeout + 30)
+
+    def unblock_webhook(self) -> dict[str, Any]:
+        return self._call("POST", "/webhook/unblock", body={})
 
 
 def generated_iccid(index: int, prefix: str = "89882806660") -> str:

@@ -22,6 +22,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emulator_test_support import BROKERS  # noqa: E402
 from monoz_emulator.testing import EmulatorError, EmulatorProcess, generated_iccid  # noqa: E402
 
 ICCID = generated_iccid(0)
@@ -29,9 +30,9 @@ ICCID2 = generated_iccid(1)
 VENDOR_ICCID = "12345678"
 
 
-@pytest.fixture(scope="module")
-def emu() -> Any:
-    with EmulatorProcess(devices=50) as proc:
+@pytest.fixture(scope="module", params=BROKERS)
+def emu(request: pytest.FixtureRequest) -> Any:
+    with EmulatorProcess(devices=50, mqtt_broker=request.param) as proc:
         yield proc
         # Faults, resets and bursts must not leave tracebacks in the emulator's log.
         assert "Traceback" not in proc.stderr_text(), proc.stderr_text()
@@ -291,7 +292,8 @@ def test_add_devices(emu: EmulatorProcess) -> None:
 
 
 def test_other_api_paths_answer_json_404(emu: EmulatorProcess) -> None:
-    resp = requests.get(f"{emu.api_url}/DEMO/Device/Sim/Detail/{ICCID}", timeout=10)
+    # Device/Sim/Detail is an endpoint now; the vendor documents no device list.
+    resp = requests.get(f"{emu.api_url}/DEMO/Devices", timeout=10)
     assert_error(resp, 404)
 
 

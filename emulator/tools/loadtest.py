@@ -90,11 +90,15 @@ def main() -> int:
     p.add_argument("--client", choices=("requests", "aiohttp"), default="requests")
     p.add_argument("--no-mqtt", action="store_true", help="HTTP side only (measures the API cost alone)")
     p.add_argument("--python", default=sys.executable, help="interpreter for the emulator")
+    p.add_argument("--broker", choices=("embedded", "mosquitto"), default="embedded",
+                   help="MQTT broker: the embedded amqtt or a private mosquitto (its CPU counted apart)")
     args = p.parse_args()
-    with EmulatorProcess(devices=args.messages, python=args.python,
+    with EmulatorProcess(devices=args.messages, python=args.python, mqtt_broker=args.broker,
                          extra_args=["--no-mqtt"] if args.no_mqtt else []) as emu:
         url = emu.publish_url
         indices = list(range(args.messages))
+        broker_pid = emu.mosquitto.pid if emu.mosquitto is not None else None
+        broker0 = _cpu_seconds(broker_pid) if broker_pid else 0.0
         cpu0 = _cpu_seconds(emu.pid)
         all0 = _cpu_seconds(emu.pid, children=not args.no_mqtt)
         start = time.perf_counter()
@@ -120,6 +124,7 @@ def main() -> int:
         all_done = time.perf_counter() - start
         cpu = _cpu_seconds(emu.pid) - cpu0
         cpu_all = _cpu_seconds(emu.pid, children=not args.no_mqtt) - all0
+        broker_cpu = (_cpu_seconds(broker_pid) - broker0) if broker_pid else None
         stats = emu.stats()
     print(json.dumps({
         "messages": args.messages, "workers": args.workers, "processes": args.processes, "client": args.client, "qos": args.qos,
@@ -128,7 +133,8 @@ def main() -> int:
         "emulator_cpu_s": round(cpu, 2), "emulator_cpu_us_per_msg": round(cpu / args.messages * 1e6),
         "emulator_capacity_rps_per_core": round(args.messages / cpu) if cpu else None,
         "device_subscriber_cpu_s": round(cpu_all - cpu, 2),
-        "status": counts, "received_total": got["total"], "devices_with_messages": len(got["by_device"]),
+        "mosquitto_cpu_us_per_msg": round(broker_cpu / args.messages * 1e6) if broker_cpu is not None else None,
+        "broker": args.broker, "status": counts, "received_total": got["total"], "devices_with_messages": len(got["by_device"]),
         "stats": stats,
     }))
     ok = counts == {"200": args.messages} and (args.no_mqtt or got["total"] == args.messages)

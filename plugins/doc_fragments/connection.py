@@ -25,7 +25,8 @@ options:
     required: true
   api_url:
     description:
-      - Base URL of the Monoz Link API; requests go to C({api_url}/{org_id}/Publish/Message).
+      - Base URL of the Monoz Link API; requests go to C({api_url}/{org_id}/...), for example
+        C({api_url}/{org_id}/Publish/Message).
       - If not set, the value of the E(MONOZ_API_URL) environment variable is used, and without it the vendor's URL.
       - Point it at the local emulator (C(http://127.0.0.1:8580/api/v1)) for tests.
       - Redirects are never followed, so the API key is only ever sent to this URL.
@@ -34,7 +35,8 @@ options:
   timeout:
     description:
       - Seconds to wait for the API to connect and to answer, per HTTP request.
-      - A request that times out after it was sent is not retried, because the message may have been published.
+      - A request that times out after it was sent is not retried, because it may have taken effect (a message
+        published, a SIM reset).
     type: float
     default: 30
   validate_certs:
@@ -46,10 +48,11 @@ options:
     default: true
   retries:
     description:
-      - Extra attempts per message on transient faults only.
+      - Extra attempts per request on transient faults only.
       - Retried are connection failures before any response, HTTP 429 (honouring C(Retry-After), at most 120 seconds),
         502, 503 and 504, with exponential back-off and jitter.
-      - HTTP 500, other errors and read timeouts are never retried, since a retry could deliver a message twice.
+      - HTTP 500, other errors and read timeouts are never retried, since a retry could deliver a message (or reset a
+        SIM) twice.
       - Between 0 and 20.
     type: int
     default: 3

@@ -69,10 +69,10 @@ def inventory_devices(hosts, hostvars, iccid_var: str = "monoz_iccid") -> list:
         hosts = [hosts]
     devices = []
     for host in hosts:
-        try:
-            host_vars = hostvars[host]
-        except KeyError:
-            raise AnsibleFilterError(f"host {host!r} is not in the inventory") from None
+        # Ansible's hostvars answer an unknown host with an undefined value, not a KeyError.
+        if host not in hostvars:
+            raise AnsibleFilterError(f"host {host!r} is not in the inventory")
+        host_vars = hostvars[host]
         if iccid_var not in host_vars:
             raise AnsibleFilterError(f"host {host!r} has no {iccid_var} variable, so it has no ICCID to push to")
         record = {

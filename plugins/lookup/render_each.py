@@ -12,15 +12,18 @@ author:
   - monoz.link contributors (@monoz-link)
 description:
   - Takes a list of device dicts (C(iccid) plus per-device variables) and returns, for each, the element to pass in
-    O(monoz.link.monoz_downlink#module:devices) - C({iccid, payload}) plus C(topic), C(qos) and C(format) when the
-    device sets them.
+    O(monoz.link.monoz_downlink#module:devices) - C({iccid, payload}) plus C(topic), C(qos), C(format) and C(retain)
+    when the device sets them, and C(format=json) when the format rule below chose it.
   - With O(template), the Jinja2 template is rendered once per device, in-process on the controller, with all play
     variables in scope plus C(device) (C(device.iccid), C(device.<column>)). Rendering 10,000 devices is one task,
-    not 10,000.
-  - With O(payload), every device gets the same payload.
-  - "Format rule: when neither O(format) nor the device's own C(format) says C(text), a message whose text is a JSON
-    object or array is parsed and sent as compact JSON (format C(json)); any other text is sent as it is (format
-    C(text)). Leading and trailing whitespace, such as a template's final newline, is removed."
+    not 10,000. The message is the rendered text with surrounding whitespace (such as the template's final newline
+    or the blank lines of its comments) removed; everything between is sent byte for byte, never parsed and
+    re-serialised, so number spellings like C(1e3), key order and repeated keys reach the device as written.
+  - With O(payload), every device gets the same payload. A string is sent exactly as given (not trimmed); a dict or
+    list is passed on as it is and serialised to compact JSON by M(monoz.link.monoz_downlink).
+  - "Format rule: when neither O(format) nor the device's own C(format) is set, a text message that is a valid JSON
+    object or array goes out with format C(json) (checked as JSON, sent unchanged); any other text goes out as
+    C(text). Set O(format=json) to require valid JSON of every message."
   - Every downlink is then checked with the same rules as M(monoz.link.monoz_downlink) (ICCID, JSON validity,
     message size, topic) so that a bad device fails here, naming its index and ICCID, before any batch is sent.
   - Used by the P(monoz.link.fleet_push#role) role.
@@ -37,6 +40,7 @@ options:
       - Exactly one of O(template) and O(payload).
     type: str
   payload:
+    version_added: 0.2.0
     description: The payload for every device, a string or a dict/list (sent as JSON).
     type: raw
   format:
@@ -59,8 +63,8 @@ options:
 
 EXAMPLES = r"""
 - name: One rendered message per device
-  ansible.builtin.set_fact:
-    downlinks: "{{ query('monoz.link.render_each', devices, template='apn_config.json.j2') }}"
+  ansible.builtin.debug:
+    msg: "{{ query('monoz.link.render_each', devices, template='apn_config.json.j2') }}"
 """
 
 RETURN = r"""
@@ -77,31 +81,32 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleError, AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible.template import trust_as_template
 
 from ansible_collections.monoz.link.plugins.module_utils._downlink_input import (
     DownlinkInputError,
     build_downlink,
     normalise_iccid,
 )
+from ansible_collections.monoz.link.plugins.plugin_utils._compat import trust_as_template
 
 # Per-device settings a device dict may carry that are passed on to the module.
-_OVERRIDES = ("topic", "qos", "format")
+_OVERRIDES = ("topic", "qos", "format", "retain")
 
 
-def _as_message(rendered, fmt: str | None):
-    """Apply the format rule to one rendered message."""
-    if isinstance(rendered, (Mapping, list)):
-        return rendered if isinstance(rendered, list) else dict(rendered)
-    text = str(rendered).strip()
-    if fmt != "text" and text[:1] in ("{", "["):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            return text
-        if isinstance(parsed, (dict, list)):
-            return parsed
-    return text
+def _refuse_constant(name: str):
+    # Python's json accepts NaN and Infinity; JSON (RFC 8259) and the API do not.
+    raise ValueError(name)
+
+
+def is_json_container(text: str) -> bool:
+    """Whether ``text`` is a valid JSON object or array (the format rule)."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return False
+    try:
+        json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 class LookupModule(LookupBase):
@@ -115,26 +120,28 @@ class LookupModule(LookupBase):
         fleet_format = self.get_option("format")
         devices = [self._device(index, device) for index, device in enumerate(devices)]
         if template is not None:
-            messages = self._render_all(template, devices, variables or {})
+            # Surrounding whitespace of a template is layout, not message.
+            messages = [text.strip() for text in self._render_all(template, devices, variables or {})]
         else:
             messages = [payload] * len(devices)
 
         downlinks = []
-        for index, (device, rendered) in enumerate(zip(devices, messages)):
+        for index, (device, message) in enumerate(zip(devices, messages)):
             iccid = device["iccid"]
-            where = f"devices[{index}] (ICCID {iccid})"
             overrides = {key: device[key] for key in _OVERRIDES if device.get(key) not in (None, "")}
             fmt = overrides.get("format", fleet_format)
-            payload = _as_message(rendered, fmt)
+            if fmt is None and isinstance(message, str) and is_json_container(message):
+                fmt = overrides["format"] = "json"
             try:
                 build_downlink(
-                    self.get_option("org_id"), iccid, payload, fmt,
+                    self.get_option("org_id"), iccid, message, fmt,
                     overrides.get("topic", self.get_option("topic")),
-                    overrides.get("qos", self.get_option("qos")), None, prefix=f"{where}: ",
+                    overrides.get("qos", self.get_option("qos")), overrides.get("retain"),
+                    prefix=f"devices[{index}] (ICCID {iccid}): ",
                 )
             except DownlinkInputError as exc:
                 raise AnsibleLookupError(str(exc)) from None
-            downlinks.append({"iccid": iccid, "payload": payload, **overrides})
+            downlinks.append({"iccid": iccid, "payload": message, **overrides})
         return downlinks
 
     @staticmethod
@@ -154,7 +161,10 @@ class LookupModule(LookupBase):
         Rendering through the public Templar API compiles the template on
         every call (~6 ms a device); a single wrapper template that includes
         the user's template in a loop compiles it once (Jinja caches the
-        include), so 10,000 devices cost seconds, not a minute.
+        include), so 10,000 devices cost seconds, not a minute.  Every
+        device's text starts with a random separator, so the whole output is
+        never a Python or JSON literal that the templar could turn into a
+        native value: each message comes back as the exact text rendered.
         """
         path = self.find_file_in_search_path(variables, "templates", template)
         if not path:
@@ -172,7 +182,7 @@ class LookupModule(LookupBase):
         templar = self._templar.copy_with_new_env(available_variables=context, searchpath=searchpath)
         wrapper = trust_as_template(
             "{%- for device in __fleet_push_devices -%}"
-            "{% if not loop.first %}{{ __fleet_push_separator }}{% endif %}"
+            "{{ __fleet_push_separator }}"
             "{% include " + json.dumps(os.path.basename(path)) + " %}"
             "{%- endfor -%}"
         )
@@ -181,18 +191,17 @@ class LookupModule(LookupBase):
         except AnsibleError:
             self._find_render_error(templar, path, devices, context)
             raise
-        if len(devices) == 1 and not isinstance(rendered, str):
-            return [rendered]  # a template that is one expression may render to a native dict
         messages = str(rendered).split(separator)
-        if len(messages) != len(devices):
+        if len(messages) != len(devices) + 1 or messages[0]:
             raise AnsibleLookupError(
-                f"rendering {template} gave {len(messages)} messages for {len(devices)} devices"
+                f"rendering {template} gave {len(messages) - 1} messages for {len(devices)} devices"
             )
-        return messages
+        return messages[1:]
 
     def _find_render_error(self, templar, path: str, devices: list, context: dict) -> None:
         """After a failed bulk render, render one device at a time to name the device that fails."""
-        source = trust_as_template(self._loader.get_text_file_contents(path))
+        with open(path, encoding="utf-8") as handle:
+            source = trust_as_template(handle.read())
         for index, device in enumerate(devices):
             context["device"] = device
             templar.available_variables = context

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -56,6 +57,11 @@ RETRY_AFTER_MAX_SECONDS = 120.0
 
 # Keep error messages readable when a proxy answers with a whole HTML page.
 BODY_SNIPPET_CHARS = 200
+
+# What an HTTP header value may hold (RFC 9110 5.5, as requests checks it).
+# Checked here, with fullmatch: requests releases before 2.33 let a value
+# ending in a newline through to http.client, whose error quotes the value.
+_HEADER_VALUE = re.compile(r"[^\s][^\r\n\x00]*|")
 
 
 class MonozError(Exception):
@@ -202,6 +208,7 @@ class MonozClient:
         # Passed on every request, not only set on the session: requests lets
         # REQUESTS_CA_BUNDLE override session.verify=False (psf/requests#3829).
         self._verify = _ca_bundle_from_environment() if validate_certs else False
+        self._key_is_sendable = _HEADER_VALUE.fullmatch(api_key) is not None
         self._session = session if session is not None else self._new_session(pool_size)
 
     def _new_session(self, pool_size: int):
@@ -324,6 +331,12 @@ class MonozClient:
         reached the server could have done; reads leave it out.
         """
         url = f"{self.org_url}/{path}"
+        if not self._key_is_sendable:
+            raise MonozTransportError(
+                f"Request for {subject} not sent: the api_key cannot be sent in an HTTP header (it has a line break,"
+                " a NUL or leading whitespace; the value is not shown)",
+                0,
+            )
         # Serialise once, outside the retry loop: the bytes on the wire are
         # identical for every attempt.
         payload = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

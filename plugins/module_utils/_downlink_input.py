@@ -20,7 +20,10 @@ from dataclasses import dataclass
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-MAX_ICCID_DIGITS = 22  # ITU-T E.118
+from ._errors import InputError
+from ._targets import device_elements, normalise_iccid
+from ._targets import describe_type as _describe_type
+
 MAX_MESSAGE_BYTES = 4096
 MAX_TOPIC_BYTES = 512
 FORMAT_CODES = {"json": 0, "text": 1}
@@ -34,8 +37,8 @@ DEVICE_KEYS = ("iccid", "payload", "topic", "qos", "format", "retain")
 FORBIDDEN_TOPIC_CHARS = {"+": "MQTT wildcard '+'", "#": "MQTT wildcard '#'", "\x00": "NUL character"}
 
 
-class DownlinkInputError(ValueError):
-    """Input that must not reach the API; the message names the option."""
+# The name from when only downlinks were validated; the same class.
+DownlinkInputError = InputError
 
 
 @dataclass(frozen=True)
@@ -64,29 +67,6 @@ def downlink_digest(org_id: str, body: dict) -> str:
 def _refuse_constant(name: str):
     # Python's json accepts NaN and Infinity; JSON (RFC 8259) and the API do not.
     raise ValueError(f"{name} is not valid JSON")
-
-
-def _describe_type(value) -> str:
-    return type(value).__name__
-
-
-def normalise_iccid(value, where: str = "iccid") -> str:
-    # YAML turns an unquoted ICCID into an int; accept it, but not a bool,
-    # which YAML also produces (and True is an int in Python).
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        raise DownlinkInputError(f"{where} must be a string of digits, got {_describe_type(value)}")
-    iccid = value.strip()
-    if not iccid:
-        raise DownlinkInputError(f"{where} must not be empty")
-    if not (iccid.isascii() and iccid.isdigit()):
-        raise DownlinkInputError(f"{where} must contain digits only, got {value!r}")
-    if len(iccid) > MAX_ICCID_DIGITS:
-        raise DownlinkInputError(
-            f"{where} must have at most {MAX_ICCID_DIGITS} digits (ITU-T E.118), got {len(iccid)}"
-        )
-    return iccid
 
 
 def validate_topic(topic, org_id: str, iccid: str, where: str = "topic") -> str:
@@ -209,28 +189,11 @@ def build_batch(org_id: str, devices, defaults: dict) -> list[Downlink]:
     is None unless the user set it, so a device's own dict payload still
     defaults to json while a task-level string defaults to text.
     """
-    if not isinstance(devices, list):
-        raise DownlinkInputError(f"devices must be a list, got {_describe_type(devices)}")
     # An empty list is a valid, if dull, batch: a dynamic fleet query that
     # found nothing must not fail the play.
     downlinks = []
-    for index, element in enumerate(devices):
-        if isinstance(element, dict):
-            unknown = sorted(str(key) for key in element if key not in DEVICE_KEYS)
-            if unknown:
-                raise DownlinkInputError(
-                    f"devices[{index}] has unknown key(s) {', '.join(unknown)};"
-                    f" allowed: {', '.join(DEVICE_KEYS)}"
-                )
-            if "iccid" not in element:
-                raise DownlinkInputError(f"devices[{index}] has no iccid")
-            settings = {**defaults, **{key: value for key, value in element.items() if key != "iccid"}}
-            raw_iccid = element["iccid"]
-        else:
-            settings = defaults
-            raw_iccid = element
-        label = raw_iccid if isinstance(raw_iccid, (str, int)) and not isinstance(raw_iccid, bool) else "?"
-        prefix = f"devices[{index}] (ICCID {label}): "
+    for prefix, raw_iccid, overrides in device_elements(devices, DEVICE_KEYS):
+        settings = {**defaults, **overrides} if overrides else defaults
         if settings.get("payload") is None:
             raise DownlinkInputError(
                 f"{prefix}no payload: set the task's payload or give this device its own"

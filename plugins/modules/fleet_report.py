@@ -7,19 +7,26 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: fleet_report
-short_description: Tally the batches of a fleet push and keep its JSON report (internal helper of the fleet_push role)
-version_added: 0.2.0
+short_description: Plan, tally and report the batches of a fleet push (internal helper of the fleet_push role)
+version_added: 0.1.0
 description:
   - Internal helper of the P(monoz.link.fleet_push#role) role; its options may change without notice. Use the
     role, not this module.
-  - Runs on the controller only (an action plugin, no module process). Called once after each batch and once at
-    the end of a push. It adds the batch's outcome to the running totals, which it returns as the fact
-    C(__fleet_push_tally), and, when O(path) is set, appends the batch's report rows to a JSON-lines file beside
-    the report and rewrites the report from it, atomically (a temporary file renamed over the report). So the
-    report is whole after every batch, also after a batch that failed, while the push keeps only its totals in
-    memory, however large the fleet.
-  - 'The report is C({"summary": {total, sent, failed, skipped}, "batches": {done, total}, "shard": {index, count},
-    "devices": [{iccid, status, status_code, msg}, ...]}); in check mode nothing is written.'
+  - Runs on the controller only (an action plugin, no module process). The role calls it once to start a push
+    (O(downlinks)), once after each batch (O(batch)) and once at the end (O(final=true)), and registers each result;
+    the push keeps no facts.
+  - The start writes the downlinks to a spool file in ansible-playbook's temporary directory (removed when
+    ansible-playbook exits) and returns the first batch in RV(batch_devices); each batch call returns the next
+    batch. So ansible-playbook holds one batch of the fleet at a time, never all of it.
+  - Each batch call adds the batch's outcome to RV(tally) and returns the progress line in RV(msg); a batch after a
+    stop reason (an HTTP 401, more failures than O(max_failures), a batch that failed as a whole) is reported as not
+    attempted. The final call removes the spool file and returns the summary line in RV(msg), or fails with a
+    message naming the number of failed devices, the stop reason and the first failure.
+  - When the report path is set, the start writes an empty report and every batch appends its rows to a
+    JSON-lines file beside the report and rewrites the report from it, atomically (a temporary file renamed over
+    the report), so the report is whole after every batch.
+  - 'The report is C({"summary": {total, sent, failed, skipped}, "devices": [{iccid, status, status_code, msg}, ...]});
+    in check mode it is not written.'
 author:
   - monoz.link contributors (@monoz-link)
 extends_documentation_fragment:
@@ -28,7 +35,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The totals are kept; the report is not written.
+    details:
+      - The tally and the lines are computed (with the C(would send) count); the report is not written.
+      - The spool file is written in check mode too (it is ansible-playbook's temporary data, not a change).
   diff_mode:
     support: none
   platform:
@@ -39,95 +48,135 @@ attributes:
     support: none
   bypass_host_loop:
     support: none
+  idempotent:
+    description: When run again with the same arguments, the module changes nothing and reports no change.
+    support: full
+    details: It never changes anything but its own report file, which is output.
 options:
-  tally:
-    description: The totals so far, as returned in RV(ansible_facts.__fleet_push_tally) by the previous call; unset starts a push.
-    type: dict
-  results:
-    description: The RV(monoz.link.monoz_downlink#module:results) of one batch.
-    type: list
-    elements: dict
-  devices:
+  downlinks:
+    version_added: 0.2.0
     description:
-      - Devices (ICCID strings or dicts with C(iccid)) that got no result, reported as failed with O(msg) - the
-        devices of a batch that failed as a whole, or, with O(final=true), the devices never attempted.
+      - Start a push of these downlinks (the output of the P(monoz.link.render_each#lookup) lookup), in batches of
+        O(batch_size).
+      - Exactly one of O(downlinks) and O(tally).
     type: list
     elements: raw
-    default: []
-  msg:
-    description: Message of the rows of O(devices).
-    type: str
-    default: the module call failed
-  batch:
-    description: Number of this batch, from 1. Batch 1 starts a new report.
+  batch_size:
+    version_added: 0.2.0
+    description: Devices per batch, with O(downlinks).
     type: int
-    default: 0
-  batch_count:
-    description: Number of batches of the push.
-    type: int
-    default: 0
-  total:
-    description: Number of devices of the push (the report's C(summary.total)).
-    type: int
-    required: true
-  max_failures:
-    description: Set the stop reason once more devices than this have failed.
-    type: int
+    default: 1000
+  path:
+    description:
+      - Path of the JSON report on the controller, with O(downlinks); unset writes none. A relative path is relative
+        to the playbook directory.
+      - The rows file is a hidden file beside it, C(.<name>.rows.jsonl), removed by the final call.
+    type: path
   shard_index:
-    description: Shard index, recorded in the report.
+    description: Shard index, with O(downlinks), shown in the summary line.
     type: int
     default: 0
   shard_count:
-    description: Shard count, recorded in the report.
+    description: Shard count, with O(downlinks), shown in the summary line when above 1.
     type: int
     default: 1
+  tally:
+    description: The RV(tally) returned by the previous call.
+    type: dict
+  batch:
+    description: Number of the batch to count, from 1, with O(tally).
+    type: int
+  results:
+    description:
+      - The RV(monoz.link.monoz_downlink#module:results) of the batch; unset when the call failed as a whole or was not
+        made (after a stop), when the batch's devices are read back from the spool file and reported as failed.
+    type: list
+    elements: dict
+  msg:
+    description: Why the batch failed as a whole (the module's message).
+    type: str
+  max_failures:
+    description: Set the stop reason once more devices than this have failed.
+    type: int
   final:
-    description: The last call of a push; writes the report even when no batch ran, and removes the rows file.
+    description: The last call of a push, with O(tally).
     type: bool
     default: false
-  path:
-    description:
-      - Path of the JSON report on the controller; unset keeps only the totals.
-      - The rows file is a hidden file beside it, C(.<name>.rows.jsonl).
-    type: path
 notes:
   - The report is output, not managed state, so writing it never reports a change.
 seealso:
   - module: monoz.link.monoz_downlink
+  - plugin: monoz.link.render_each
+    plugin_type: lookup
 """
 
 EXAMPLES = r"""
 # Internal to the monoz.link.fleet_push role; shown here for completeness.
-- name: Count batch 1 and update the report
+- name: Start a push
   monoz.link.fleet_report:
-    results: "{{ push.results }}"
-    batch: 1
-    batch_count: 10
-    total: 10000
+    downlinks: "{{ query('monoz.link.render_each', devices, payload='reboot') }}"
+    batch_size: 500
     path: /var/tmp/push.report.json
+  register: plan
+
+- name: Count batch 1
+  monoz.link.fleet_report:
+    tally: "{{ plan.tally }}"
+    batch: 1
+    results: "{{ push.results }}"
+  register: after_1
+  # push: monoz.link.monoz_downlink with devices "{{ plan.batch_devices }}"
+
+- name: Finish
+  monoz.link.fleet_report:
+    tally: "{{ after_1.tally }}"
+    final: true
 """
 
 RETURN = r"""
-ansible_facts:
-  description: The running totals of the push.
-  returned: success
+batch_devices:
+  version_added: 0.2.0
+  description: The downlinks of the next batch to send (the first with O(downlinks)); empty after the last batch or a stop.
+  returned: with O(downlinks) or O(batch)
+  type: list
+  elements: dict
+  sample: [{iccid: "8988280666000000001", payload: "reboot"}]
+msg:
+  version_added: 0.2.0
+  description:
+    - The start says how many devices and batches; a batch call gives the cumulative progress line, with the stop
+      reason when this batch set it; the final call gives the summary line, or the failure message.
+  returned: always
+  type: str
+  sample: "batch 3/10: 2,990 sent, 10 failed, 0 skipped"
+summary:
+  version_added: 0.2.0
+  description: The final counts of the push (C(would_send) counts in check mode).
+  returned: with O(final=true)
   type: dict
-  contains:
-    __fleet_push_tally:
-      description:
-        - C(sent), C(failed), C(skipped), C(would_send) - devices so far; C(done) - devices attempted;
-          C(batches_done); C(first_failure) - C({iccid, msg}) of the first failed device;
-          C(stop) - why no further batch should start, empty while none; C(stop_batch) - the batch that set it.
-      type: dict
-      returned: success
-      sample:
-        sent: 990
-        failed: 10
-        skipped: 0
-        would_send: 0
-        done: 1000
-        batches_done: 1
-        first_failure: {iccid: "8988280666000000001", msg: "HTTP 404 Not Found for ICCID 8988280666000000001: ..."}
-        stop: ""
-        stop_batch: 0
+  sample: {total: 10000, sent: 9990, failed: 10, skipped: 0, would_send: 0}
+tally:
+  version_added: 0.2.0
+  description:
+    - The running totals of the push, to pass to the next call.
+    - C(total), C(batch_count), C(path), C(shard_index), C(shard_count); C(spool) and C(offsets) - the spool file and
+      where each batch starts in it; C(sent), C(failed), C(skipped), C(would_send) - devices so far;
+      C(first_failure) - C({iccid, msg}) of the first failed device; C(stop) - why no further batch starts, empty
+      while none.
+  returned: with O(downlinks) or O(batch)
+  type: dict
+  sample:
+    total: 10000
+    batch_count: 10
+    path: /var/tmp/push.report.json
+    shard_index: 0
+    shard_count: 1
+    spool: /root/.ansible/tmp/ansible-local-1234abcd/fleet_push-x1y2z3.jsonl
+    offsets: [0, 61000, 122000, 183000, 244000, 305000, 366000, 427000, 488000, 549000, 610000]
+    sent: 990
+    failed: 10
+    skipped: 0
+    would_send: 0
+    first_failure: {iccid: "8988280666000000001", msg: "HTTP 404 Not Found for ICCID 8988280666000000001: ..."}
+    stop: ""
 """

@@ -50,6 +50,7 @@ options:
     type: list
     elements: raw
   payload:
+    version_added: 0.2.0
     description:
       - The downlink message, sent as the API's C(Message) field (Ansible reserves the option name C(message)).
       - A string is sent exactly as given, byte for byte (a rendered template included); with O(format=json) it must
@@ -119,6 +120,10 @@ seealso:
     link: https://link.monoz.io/
   - module: ansible.builtin.uri
     description: The general HTTP module; one request per task.
+  - ref: ansible_collections.monoz.link.docsite.user_guide
+    description: The collection's user guide (credentials, fleets and the journal, troubleshooting).
+  - ref: ansible_collections.monoz.link.docsite.scaling_guide
+    description: Fleets at scale, execution environments, AWX and Automation Platform job templates and job slicing.
 """
 
 EXAMPLES = r"""

@@ -29,6 +29,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.monoz.link.plugins.module_utils._api_client import HAS_REQUESTS
 from ansible_collections.monoz.link.plugins.plugin_utils._big_args import drop_echoed_list, validate_keeping_list
+from ansible_collections.monoz.link.plugins.plugin_utils._compat import module_args
 
 # "module" forces the module path (tests use it to compare both paths); any
 # other value, or none, lets the plugin choose.  The older name, from when
@@ -219,7 +220,9 @@ class ControllerPathAction(ActionBase):
         kwargs = self.module_kwargs()
         kwargs.pop("supports_check_mode", None)
         listed = self._task.args.get(self.LIST_ARGUMENT)
-        validation = validate_keeping_list(ArgumentSpecValidator(**kwargs), self._task.args, self.LIST_ARGUMENT)
+        validation = validate_keeping_list(
+            ArgumentSpecValidator(**kwargs), module_args(self._task.args), self.LIST_ARGUMENT
+        )
         no_log_values = validation._no_log_values  # pylint: disable=protected-access
         if validation.error_messages:
             failure = {"failed": True, "msg": validation_failure_message(validation, self.MODULE_NAME)}

@@ -6,6 +6,9 @@ what the simulated MQTT device received, not only on the HTTP answer.
 
 - One emulator for the session (``emulator_session``), reset before each test
   (``emu``); ``EmulatorProcess`` stops it by PID even when a test fails.
+- Its MQTT broker (``mqtt_broker``): Eclipse Mosquitto, started for the
+  session by ``MosquittoProcess`` and stopped by PID, unless
+  MONOZ_TEST_BROKER=embedded asks for the emulator's embedded broker.
 - ``execution`` parametrises a test over both paths of the collection: the
   action plugin running the logic in the controller's worker (``controller``)
   and the real module process (``module``, forced with
@@ -37,7 +40,7 @@ EMULATOR_DIR = REPO_ROOT / "emulator"
 if str(EMULATOR_DIR) not in sys.path:
     sys.path.insert(0, str(EMULATOR_DIR))
 
-from monoz_emulator.testing import EmulatorProcess  # noqa: E402
+from monoz_emulator.testing import EmulatorError, EmulatorProcess, MosquittoProcess, broker_from_env  # noqa: E402
 
 from e2e_support import API_KEY, ORG, isolated_ansible_env, local_controller_files  # noqa: E402
 
@@ -60,8 +63,24 @@ def collections_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def emulator_session():
-    with EmulatorProcess(devices=DEVICE_COUNT, org=ORG, api_key=API_KEY) as emulator:
+def mqtt_broker():
+    """HOST:PORT of the session's mosquitto, or None for the embedded broker (MONOZ_TEST_BROKER=embedded)."""
+    try:
+        choice, problem = broker_from_env(), None
+    except EmulatorError as exc:
+        choice, problem = None, str(exc)
+    if problem:
+        pytest.fail(problem, pytrace=False)  # mosquitto missing: say what to install, no traceback
+    if choice == "embedded":
+        yield None
+        return
+    with MosquittoProcess() as broker:
+        yield broker.address
+
+
+@pytest.fixture(scope="session")
+def emulator_session(mqtt_broker):
+    with EmulatorProcess(devices=DEVICE_COUNT, org=ORG, api_key=API_KEY, mqtt_broker=mqtt_broker) as emulator:
         yield emulator
 
 

@@ -19,12 +19,22 @@ EMULATOR_DIR = Path(__file__).resolve().parent.parent.parent / "emulator"
 if str(EMULATOR_DIR) not in sys.path:
     sys.path.insert(0, str(EMULATOR_DIR))
 
+from ansible.release import __version__ as _ANSIBLE_CORE_VERSION  # noqa: E402
 from monoz_emulator.testing import generated_iccid  # noqa: E402
+
+# The ansible-core that runs the playbooks: the one installed beside pytest.
+ANSIBLE_CORE = tuple(int(part) for part in _ANSIBLE_CORE_VERSION.split(".")[:2])
 
 ORG = "DEMO"
 # Distinctive, so a search of every output for it cannot hit anything else.
 API_KEY = "e2e-K3y-5ecret-9f1c7d2a"
 WRONG_KEY = "e2e-Wr0ng-K3y-77aa31be"
+
+
+def unwrapped(text: str) -> str:
+    """Output with each warning on one line: before ansible-core 2.19 they are
+    wrapped at 79 columns when there is no terminal, after hyphens too."""
+    return text.replace("-\n", "-").replace("\n", " ")
 
 
 def iccid(index: int) -> str:

@@ -7,7 +7,9 @@ set, and every run is checked for the API key (see ``rel_support.Ansible``).
 
 - ``emu``: one emulator for the session (2,000 devices + the barrier device),
   reset and with faults off before each test; ``EmulatorProcess`` stops it by
-  PID even when a test fails.
+  PID even when a test fails. Its MQTT broker is Eclipse Mosquitto, started
+  for the session by ``MosquittoProcess`` and stopped by PID, unless
+  MONOZ_TEST_BROKER=embedded asks for the emulator's embedded broker.
 - ``ansible``: the playbook runner, working in the test's tmp_path.
 - ``execution``: parametrises a test over the action plugin path
   (``controller``) and the real module process (``module``).
@@ -24,7 +26,9 @@ REL_DIR = Path(__file__).resolve().parent
 if str(REL_DIR) not in sys.path:
     sys.path.insert(0, str(REL_DIR))
 
-from rel_support import API_KEY, ORG, Ansible, Emu, EmulatorProcess, collections_root  # noqa: E402
+from rel_support import (  # noqa: E402
+    API_KEY, ORG, Ansible, Emu, EmulatorError, EmulatorProcess, MosquittoProcess, broker_choice, collections_root,
+)
 
 SESSION_DEVICES = 2000
 
@@ -40,8 +44,24 @@ def collections(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def emulator_session():
-    with EmulatorProcess(devices=SESSION_DEVICES, org=ORG, api_key=API_KEY) as emulator:
+def mqtt_broker():
+    """HOST:PORT of the session's mosquitto, or "embedded" (MONOZ_TEST_BROKER=embedded)."""
+    try:
+        choice, problem = broker_choice(), None
+    except EmulatorError as exc:
+        choice, problem = None, str(exc)
+    if problem:
+        pytest.fail(problem, pytrace=False)  # mosquitto missing: say what to install, no traceback
+    if choice == "embedded":
+        yield "embedded"
+        return
+    with MosquittoProcess() as broker:
+        yield broker.address
+
+
+@pytest.fixture(scope="session")
+def emulator_session(mqtt_broker):
+    with EmulatorProcess(devices=SESSION_DEVICES, org=ORG, api_key=API_KEY, mqtt_broker=mqtt_broker) as emulator:
         yield emulator
 
 

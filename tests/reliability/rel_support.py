@@ -6,6 +6,9 @@
   ``ANSIBLE_LOG_PATH`` set to a file of its own; after every run it checks
   that no secret it was told about appears in stdout, stderr, the log, the
   registered result or any file the caller names (journal, report).
+- ``EmulatorProcess``: the emulator's, on the broker MONOZ_TEST_BROKER names:
+  unless given one, each emulator gets a mosquitto of its own (started and
+  stopped with it, by PID); with MONOZ_TEST_BROKER=embedded, the embedded one.
 - ``Emu``: an ``EmulatorProcess`` plus waits that replace sleeps: ``quiesce``
   (no request in flight at the emulator) and ``barrier`` (every message
   published before now has reached the simulated devices).
@@ -33,7 +36,9 @@ EMULATOR_DIR = REPO_ROOT / "emulator"
 if str(EMULATOR_DIR) not in sys.path:
     sys.path.insert(0, str(EMULATOR_DIR))
 
-from monoz_emulator.testing import EmulatorProcess, generated_iccid  # noqa: E402
+# EmulatorError and MosquittoProcess are re-exported for conftest.py.
+from monoz_emulator.testing import EmulatorError, MosquittoProcess, broker_from_env, generated_iccid  # noqa: E402,F401
+from monoz_emulator.testing import EmulatorProcess as _EmulatorProcess  # noqa: E402
 
 # The isolated ansible-playbook environment is the e2e suite's.
 E2E_DIR = REL_DIR.parent / "e2e"
@@ -57,6 +62,20 @@ PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY"
 
 def iccid(index: int) -> str:
     return generated_iccid(index)
+
+
+def broker_choice() -> str:
+    """"mosquitto" (MONOZ_TEST_BROKER unset or "mosquitto") or "embedded"; EmulatorError when mosquitto is missing."""
+    return broker_from_env()
+
+
+class EmulatorProcess(_EmulatorProcess):
+    """The emulator on the test broker: given none, a mosquitto of its own (or the embedded one, if asked)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("mqtt_broker") is None:
+            kwargs["mqtt_broker"] = broker_choice()
+        super().__init__(*args, **kwargs)
 
 
 def collections_root(directory: Path) -> Path:

@@ -4,13 +4,34 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 import tempfile
 
 import pytest
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
+
+
+def _install_collection_finder() -> None:
+    """What ``ansible-test units`` does first, for a plain pytest run (PYTHONPATH above ``ansible_collections``).
+
+    Ansible's plugin loader (the inventory tests load plugins through it) only
+    finds a collection imported through its finder, so the finder must be in
+    place before any test imports the collection.
+    """
+    if any(isinstance(finder, _AnsibleCollectionFinder) for finder in sys.meta_path):
+        return
+    spec = importlib.util.find_spec("ansible_collections")
+    if spec is not None and spec.submodule_search_locations:
+        roots = [os.path.dirname(location) for location in spec.submodule_search_locations]
+        _AnsibleCollectionFinder(paths=roots, scan_sys_paths=False)._install()  # pylint: disable=protected-access
+
+
+_install_collection_finder()
 
 
 @pytest.fixture(autouse=True)

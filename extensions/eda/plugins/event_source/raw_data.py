@@ -37,7 +37,8 @@ description:
     per uplink, oldest first.
   - "Each event is C({"monoz": {"iccid", "topic", "timestamp", "payload", "payload_json"}}), the same shape
     as the monoz.link.webhook source: C(iccid) is the record's ICCID, or read from C(topic) when the record
-    has none; C(payload_json) is the payload parsed as JSON, present only when the payload is valid JSON."
+    has none; C(payload_json) is the payload parsed as JSON, present only when the payload is valid JSON
+    (strict: no C(NaN), no number too large for a float, at most 64 levels of nesting)."
   - The first poll happens when the source starts and covers the last O(lookback). Each later window starts
     at the newest C(Timestamp) already fetched, as the vendor advises because its store may lag, and ends now.
     Windows include both ends, so records at the boundary come back again; they are recognised and
@@ -136,6 +137,7 @@ TIMESTAMP_RE = re.compile(
 DURATION_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 NS = 1_000_000_000
+MAX_JSON_DEPTH = 64
 
 
 class RawDataArgumentError(ValueError):
@@ -153,11 +155,25 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _nesting_within(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return False
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
 def parse_payload_json(payload: str) -> tuple[bool, Any]:
+    """(True, value) when the payload is JSON the engine can take on: strict JSON, valid Unicode, sane nesting."""
     try:
         value = json.loads(payload, parse_constant=_reject_constant)
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (ValueError, RecursionError, UnicodeEncodeError):
+        return False, None
+    if not _nesting_within(value, MAX_JSON_DEPTH):
         return False, None
     return True, value
 
@@ -410,7 +426,7 @@ class Poller:
         body = {"StartTime": format_ns(start), "EndTime": format_ns(end)}
         try:
             async with self.session.post(
-                settings.url, json=body, allow_redirects=False, ssl=None if settings.validate_certs else False,
+                settings.url, json=body, allow_redirects=False, ssl=settings.validate_certs,
                 timeout=aiohttp.ClientTimeout(total=settings.timeout),
             ) as response:
                 text = await response.text(errors="replace")
@@ -459,6 +475,11 @@ class Poller:
         return emitted
 
 
+def open_session(settings: Settings) -> aiohttp.ClientSession:
+    headers = {"X-API-Key": settings.api_key, "Content-Type": "application/json", "Accept": "application/json"}
+    return aiohttp.ClientSession(headers=headers)
+
+
 def _save(position: Position, settings: Settings) -> None:
     try:
         position.save(settings)
@@ -474,8 +495,7 @@ async def main(queue: asyncio.Queue, args: dict[str, Any]) -> None:
         position = Position(time.time_ns() - int(settings.lookback * NS))
     else:
         logger.info("monoz.link.raw_data: resuming from checkpoint at %s", format_ns(position.cursor))
-    headers = {"X-API-Key": settings.api_key, "Content-Type": "application/json", "Accept": "application/json"}
-    async with aiohttp.ClientSession(headers=headers) as session:
+    async with open_session(settings) as session:
         poller = Poller(settings, session, position)
         try:
             while True:
@@ -497,8 +517,8 @@ if __name__ == "__main__":
     # every event is printed as one JSON line.
 
     class MockQueue(asyncio.Queue):
-        async def put(self, event: Any) -> None:
-            print(json.dumps(event), flush=True)  # noqa: T201
+        async def put(self, item: Any) -> None:
+            print(json.dumps(item), flush=True)  # noqa: T201
 
     logging.basicConfig(level=logging.INFO)
     try:

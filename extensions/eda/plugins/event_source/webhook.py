@@ -20,6 +20,8 @@ import logging
 import re
 import ssl
 import sys
+import traceback
+from datetime import datetime
 from typing import Any, Callable
 
 from aiohttp import web
@@ -36,7 +38,8 @@ description:
   - "Each event is C({"monoz": {"iccid", "topic", "timestamp", "payload", "payload_json"}}):
     C(iccid) is the packet's ICCID, or read from C(Topic) (layout C(<level1>/<org>/<iccid>/<level4>)) when the
     packet has none; C(topic) is the packet's C(Topic) or null; C(timestamp) and C(payload) are as sent;
-    C(payload_json) is the payload parsed as JSON, present only when the payload is valid JSON."
+    C(payload_json) is the payload parsed as JSON, present only when the payload is valid JSON
+    (strict: no C(NaN), no number too large for a float, at most 64 levels of nesting)."
   - The request is answered C(200) only once every packet of it is in the rulebook's event queue.
     When rules run slower than uplinks arrive, the queue is full and the answer waits, so Monoz Link
     waits too (it allows 90 seconds) instead of packets being dropped; the HTTP requests are queued
@@ -139,11 +142,16 @@ EXAMPLES = r"""
 """
 
 logger = logging.getLogger("monoz.link.webhook")
+# aiohttp's own server log (malformed requests): it may quote a raw header line, so it goes through a redacting filter.
+http_logger = logging.getLogger("monoz.link.webhook.http")
 
 MAX_PACKETS = 10
+MAX_JSON_DEPTH = 64
 ICCID_RE = re.compile(r"[0-9]{1,22}")
 # ISO 8601 date and time as Monoz Link writes it (7 fractional digits, Z); offsets and other precisions pass too.
-TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})?")
+TIMESTAMP_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
 ARGUMENTS = frozenset((
     "host", "port", "path", "certfile", "keyfile", "token", "username", "password",
     "header_name", "header_value", "insecure_no_auth", "max_body_size", "body_timeout",
@@ -175,13 +183,27 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _nesting_within(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return False
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
 def parse_payload_json(payload: str) -> tuple[bool, Any]:
-    """(True, value) when the payload is JSON text whose strings are all valid Unicode."""
+    """(True, value) when the payload is JSON the engine can take on: strict JSON, valid Unicode, sane nesting."""
     try:
         value = json.loads(payload, parse_constant=_reject_constant)
-        # the event goes on as JSON: a value that cannot be encoded again is not offered
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        # The event travels on as JSON (to the rules engine, in Java): no lone surrogates, no
+        # overflowed floats (1e999 parses as inf), and no nesting deeper than JSON parsers there allow.
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (ValueError, RecursionError, UnicodeEncodeError):
+        return False, None
+    if not _nesting_within(value, MAX_JSON_DEPTH):
         return False, None
     return True, value
 
@@ -228,6 +250,17 @@ def _field(packet: dict[str, Any], name: str, where: str, nullable: bool) -> str
     return value
 
 
+def _valid_timestamp(text: str) -> bool:
+    match = TIMESTAMP_RE.fullmatch(text)
+    if not match:
+        return False
+    try:
+        datetime(*(int(match.group(index)) for index in range(1, 7)))
+    except ValueError:  # 2026-02-30, 25:00, ...
+        return False
+    return True
+
+
 def packet_to_event(packet: Any, where: str) -> dict[str, Any]:
     if not isinstance(packet, dict):
         raise MalformedBody(f"{where} is a JSON {json_type(packet)}, not an object")
@@ -239,7 +272,7 @@ def packet_to_event(packet: Any, where: str) -> dict[str, Any]:
         raise MalformedBody(f"{where} has neither ICCID nor Topic")
     if iccid is not None and not ICCID_RE.fullmatch(iccid):
         raise MalformedBody(f"{where}: ICCID is not 1 to 22 digits")
-    if not TIMESTAMP_RE.fullmatch(timestamp):
+    if not _valid_timestamp(timestamp):
         raise MalformedBody(f"{where}: Timestamp is not an ISO 8601 date and time")
     return packet_event(iccid, topic, timestamp, payload)
 
@@ -306,7 +339,7 @@ def _scheme_credentials(headers: Any, scheme: str) -> str | None:
     value = headers.get("Authorization")
     if value is None:
         return None
-    given_scheme, _, credentials = value.strip().partition(" ")
+    given_scheme, _separator, credentials = value.strip().partition(" ")
     if given_scheme.lower() != scheme:
         return None
     return credentials.strip()
@@ -366,6 +399,32 @@ def _authenticator(args: dict[str, Any]) -> tuple[Callable[[Any], bool] | None, 
     return check_header, None
 
 
+def _secrets(args: dict[str, Any]) -> list[str]:
+    """Every form in which a configured credential could show up in a request."""
+    found = [args.get("token"), args.get("password"), args.get("header_value")]
+    if args.get("username") and args.get("password"):
+        pair = f"{args['username']}:{args['password']}"
+        found += [pair, base64.b64encode(pair.encode("utf-8")).decode("ascii")]
+    return sorted({value for value in found if isinstance(value, str) and value}, key=len, reverse=True)
+
+
+class RedactFilter(logging.Filter):
+    """Masks the credentials in a log record, its arguments and its traceback."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        for secret in self.secrets:
+            text = text.replace(secret, "********")
+        record.msg, record.args, record.exc_info, record.exc_text = text, None, None, None
+        return True
+
+
 def _ssl_context(args: dict[str, Any]) -> ssl.SSLContext | None:
     certfile, keyfile = _str_arg(args, "certfile"), _str_arg(args, "keyfile")
     if certfile is None:
@@ -401,6 +460,7 @@ class Settings:
         self.body_timeout = _number_arg(args, "body_timeout", 30.0, float, 0.001, 3600)
         self.check, self.challenge = _authenticator(args)
         self.ssl_context = _ssl_context(args)
+        self.redact = RedactFilter(_secrets(args))
 
     def __repr__(self) -> str:
         return f"<monoz.link.webhook settings {self.host}:{self.port}{self.path}>"
@@ -417,7 +477,6 @@ class Receiver:
         self.settings = settings
         # FIFO (asyncio.Lock wakes waiters in order): batches reach the queue whole and in arrival order.
         self.enqueue_lock = asyncio.Lock()
-        self.accepted_packets = 0
 
     def _reject(self, request: web.Request, status: int, reason: str) -> web.Response:
         logger.warning("monoz.link.webhook: %s %s from %s answered %d: %s",
@@ -464,13 +523,11 @@ class Receiver:
         async with self.enqueue_lock:
             for event in events:
                 await self.queue.put(event)
-                self.accepted_packets += 1
 
 
 def build_app(queue: asyncio.Queue, settings: Settings) -> web.Application:
     receiver = Receiver(queue, settings)
     app = web.Application(client_max_size=settings.max_body_size)
-    app["monoz_receiver"] = receiver
     app.router.add_post(settings.path, receiver.handle)
     return app
 
@@ -480,20 +537,24 @@ async def main(queue: asyncio.Queue, args: dict[str, Any]) -> None:
     settings = Settings(args)
     app = build_app(queue, settings)
     # No access log: it is not needed, and it is one less place a request detail could leak.
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=False)
-    await runner.setup()
+    http_logger.addFilter(settings.redact)
     try:
-        site = web.TCPSite(runner, settings.host, settings.port, ssl_context=settings.ssl_context)
-        await site.start()
-        if settings.check is None:
-            logger.warning("monoz.link.webhook: insecure_no_auth is true: anyone who reaches the port can post events")
-        logger.info("monoz.link.webhook: listening on %s://%s path %s",
-                    "https" if settings.ssl_context else "http",
-                    ", ".join(f"{address[0]}:{address[1]}" for address in runner.addresses),
-                    settings.path)
-        await asyncio.Future()
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=False, logger=http_logger)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.host, settings.port, ssl_context=settings.ssl_context)
+            await site.start()
+            if settings.check is None:
+                logger.warning("monoz.link.webhook: insecure_no_auth is true: anyone who reaches the port can post events")
+            logger.info("monoz.link.webhook: listening on %s://%s path %s",
+                        "https" if settings.ssl_context else "http",
+                        ", ".join(f"{address[0]}:{address[1]}" for address in runner.addresses),
+                        settings.path)
+            await asyncio.Future()
+        finally:
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
+        http_logger.removeFilter(settings.redact)
 
 
 if __name__ == "__main__":
@@ -501,8 +562,8 @@ if __name__ == "__main__":
     # every event is printed as one JSON line.
 
     class MockQueue(asyncio.Queue):
-        async def put(self, event: Any) -> None:
-            print(json.dumps(event), flush=True)  # noqa: T201
+        async def put(self, item: Any) -> None:
+            print(json.dumps(item), flush=True)  # noqa: T201
 
     logging.basicConfig(level=logging.INFO)
     text = sys.argv[1] if len(sys.argv) > 1 else '{"host": "127.0.0.1", "port": 5000, "insecure_no_auth": true}'
