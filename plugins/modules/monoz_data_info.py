@@ -163,22 +163,12 @@ msg:
   sample: "HTTP 400 Bad Request for RawData: StartTime is not in the correct format"
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.monoz.link.plugins.module_utils._api_client import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
 from ansible_collections.monoz.link.plugins.module_utils._data_info import data_info_module_kwargs, run_data_info
+from ansible_collections.monoz.link.plugins.module_utils._module_main import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(**data_info_module_kwargs())
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
-    run = run_data_info(module.params, module.check_mode)
-    for warning in run.warnings:
-        module.warn(warning)
-    if run.result.get("failed"):
-        module.fail_json(**run.result)
-    module.exit_json(**run.result)
+    run_module(data_info_module_kwargs(), run_data_info)
 
 
 if __name__ == "__main__":

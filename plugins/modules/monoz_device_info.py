@@ -191,22 +191,12 @@ msg:
   sample: "HTTP 404 Not Found for ICCID 8988280666000000009: ICCID not found"
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.monoz.link.plugins.module_utils._api_client import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
 from ansible_collections.monoz.link.plugins.module_utils._device_info import device_info_module_kwargs, run_device_info
+from ansible_collections.monoz.link.plugins.module_utils._module_main import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(**device_info_module_kwargs())
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
-    run = run_device_info(module.params, module.check_mode)
-    for warning in run.warnings:
-        module.warn(warning)
-    if run.result.get("failed"):
-        module.fail_json(**run.result)
-    module.exit_json(**run.result)
+    run_module(device_info_module_kwargs(), run_device_info)
 
 
 if __name__ == "__main__":

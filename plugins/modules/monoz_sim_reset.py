@@ -147,22 +147,12 @@ msg:
   sample: "HTTP 500 Internal Server Error for ICCID 8988280666000000009: reset failed"
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.monoz.link.plugins.module_utils._api_client import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
 from ansible_collections.monoz.link.plugins.module_utils._sim_reset import run_sim_reset, sim_reset_module_kwargs
+from ansible_collections.monoz.link.plugins.module_utils._module_main import run_module
 
 
 def main() -> None:
-    module = AnsibleModule(**sim_reset_module_kwargs())
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
-    run = run_sim_reset(module.params, module.check_mode)
-    for warning in run.warnings:
-        module.warn(warning)
-    if run.result.get("failed"):
-        module.fail_json(**run.result)
-    module.exit_json(**run.result)
+    run_module(sim_reset_module_kwargs(), run_sim_reset)
 
 
 if __name__ == "__main__":
