@@ -78,6 +78,7 @@ FLEET_MODULE_PLAYBOOKS = {
     "sim": "sim_fleet.yml",
     "sim_reset": "sim_reset_fleet.yml",
 }
+TARGET_FLAT_FACTOR = 1.15      # role from a CSV at 3x the memory run's fleet: <= 1.15x its peak RSS
 TARGET_LOOP_FACTOR = 1.5       # single-mode loop: per item within 1.5x of a debug loop
 FAR_LATENCY_MS = 200.0
 FAR_CONCURRENCY = 256
@@ -456,7 +457,7 @@ def run_scenario(bench: Bench, sc: dict) -> dict:
                 ("single_module", lambda: bench.run_playbook(emu, latency, "downlink_loop.yml", n, c,
                                                              "single_module", module_path=True)),
             ]
-        if sc["memory"]:
+        if sc["memory"] and not sc.get("memory_role_only"):
             # The fleet as extra vars (as the other scenarios pass it) costs
             # ansible-core itself more than the push: measure that floor, then
             # the push both ways.
@@ -464,7 +465,8 @@ def run_scenario(bench: Bench, sc: dict) -> dict:
                                                                    sends=False)))
             steps.append(("batch_file", lambda: bench.run_playbook(emu, latency, "downlink_batch_file.yml", m, c,
                                                                    "batch_file", inline=False)))
-        steps.append(("batch", lambda: bench.run_playbook(emu, latency, "downlink_batch.yml", m, c, "batch")))
+        if not sc.get("memory_role_only"):
+            steps.append(("batch", lambda: bench.run_playbook(emu, latency, "downlink_batch.yml", m, c, "batch")))
         if sc.get("fleet_modules"):
             for key, playbook in FLEET_MODULE_PLAYBOOKS.items():
                 steps.append((key, lambda playbook=playbook, key=key: bench.run_playbook(
@@ -679,6 +681,17 @@ def targets(scenarios: list) -> list:
                     f"{r['peak_rss_mb']:.0f} MB", f"<= {TARGET_RSS_MB:.0f} MB", holds,
                     "sum of RSS over ansible-playbook and all its children, sampled every 50 ms "
                     "(counts twice the copy-on-write pages a forked worker shares with its parent); " + detail)
+    small = next((get(sc, "role_csv") for sc in scenarios if sc["name"] == "memory"), None)
+    big_sc = next((sc for sc in scenarios if sc["name"] == "memory3x"), None)
+    big = get(big_sc, "role_csv") if big_sc else None
+    if small and big:
+        ratio = big["peak_rss_mb"] / small["peak_rss_mb"]
+        add(f"role from a CSV: {big['devices']:,}-device peak RSS <= {TARGET_FLAT_FACTOR:g}x its "
+            f"{small['devices']:,}-device peak and <= {TARGET_RSS_MB:.0f} MB", big_sc,
+            f"{big['peak_rss_mb']:.0f} MB = {ratio:.2f}x", f"<= {TARGET_FLAT_FACTOR:g}x, <= {TARGET_RSS_MB:.0f} MB",
+            ratio <= TARGET_FLAT_FACTOR and big["peak_rss_mb"] <= TARGET_RSS_MB,
+            f"{small['devices']:,} devices: {small['peak_rss_mb']:.0f} MB; sum of RSS over ansible-playbook and "
+            "its children, sampled every 50 ms")
     return out
 
 
@@ -834,6 +847,10 @@ def scenarios_for(args: argparse.Namespace) -> list:
          "devices": mem, "concurrency": c, "loop_devices": n, "loops": False, "role": args.memory_role,
          "clients": False, "memory": True, **cap},
     ]
+    # The same role run at three times the fleet: memory must stay flat in fleet size.
+    out.append({"name": "memory3x", "title": f"Memory run: latency 0, M = {3 * mem:,}, C = {c}", "latency_ms": 0.0,
+                "devices": 3 * mem, "concurrency": c, "loop_devices": n, "loops": False, "role": False,
+                "clients": False, "memory": True, "memory_role_only": True, **cap})
     if args.only:
         out = [sc for sc in out if sc["name"] in args.only]
     for sc in out:
@@ -847,7 +864,7 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter of the venv whose ansible-playbook runs the playbooks (default: this one)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="output directory (default bench/results)")
-    parser.add_argument("--only", nargs="+", choices=("lat50", "lat0", "lat200", "memory"), help="run only these scenarios")
+    parser.add_argument("--only", nargs="+", choices=("lat50", "lat0", "lat200", "memory", "memory3x"), help="run only these scenarios")
     parser.add_argument("--loop-devices", type=int, help="N for the loops (default 50, quick 5)")
     parser.add_argument("--devices", type=int, help="M for batch/role/raw (default 10,000, quick 500)")
     parser.add_argument("--memory-devices", type=int, help="M of the memory run (default 100,000, quick 3,000)")
