@@ -653,7 +653,8 @@ def targets(scenarios: list) -> list:
                     f">= {TARGET_LIMIT_SHARE * c / (lat / 1000):.0f} req/s", r["pct_limit"] >= 100 * TARGET_LIMIT_SHARE,
                     f"{r['msgs_per_s']:.0f} devices/s; task time")
         run_debug = sc["runs"].get("debug_loop")
-        if run_single and run_debug and run_single.get("per_item_s") and run_debug.get("per_item_s"):
+        # Judged at latency 0: at 50 ms every single send waits out the latency itself.
+        if run_single and run_debug and run_single.get("per_item_s") and run_debug.get("per_item_s") and lat == 0:
             factor = run_single["per_item_s"] / run_debug["per_item_s"]
             add(f"single-mode loop within {TARGET_LOOP_FACTOR:g}x of a debug loop", sc, f"{factor:.2f}x",
                 f"<= {TARGET_LOOP_FACTOR:g}x", factor <= TARGET_LOOP_FACTOR,
