@@ -477,6 +477,10 @@ demo: $(VENV)/.stamp links
 bench: $(STAMP_BENCH) links
 	test -f "$(BENCH_SCRIPT)" || { echo "ERROR: $(BENCH_SCRIPT) does not exist yet" >&2; exit 1; }
 	$(ENV_2.21) PYTHONPATH="$(ROOT)/emulator" "$(VENV)/bin/python" "$(BENCH_SCRIPT)" $(if $(QUICK),--quick)
+	# Event-Driven Ansible: uplink-to-downlink latency through the whole loop, webhook intake
+	$(ENV_2.21) PYTHONPATH="$(ROOT)/emulator" "$(VENV)/bin/python" bench/eda_bench.py \
+	  $(if $(QUICK),--devices 10 --modes sequential --intake-seconds 3,--devices 100) \
+	  --json "$(ROOT)/bench/results/$(if $(QUICK),quick,latest)-eda.json"
 
 .PHONY: chaos
 chaos: $(VENV)/.stamp links

@@ -236,12 +236,6 @@ class MonozClient:
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self) -> MonozClient:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
     def redact(self, text: str) -> str:
         """Belt and braces: no exception or server text may carry the key out.
 
