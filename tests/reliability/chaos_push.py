@@ -89,7 +89,7 @@ class ChaosFigures:
 
 def run_chaos(ansible: Ansible, emu: Emu, devices: int, workdir: Path, *, faults: dict[str, Any] | None = None,
               rerun_faults: dict[str, Any] | None = None, max_reruns: int = 1, concurrency: int = 32,
-              batch_size: int = 1000, echo=None) -> ChaosFigures:
+              batch_size: int = 1000, retries: int | None = None, echo=None) -> ChaosFigures:
     started = time.monotonic()
     faults = CHAOS_FAULTS if faults is None else faults
     rerun_faults = TRANSIENT_FAULTS if rerun_faults is None else rerun_faults
@@ -111,6 +111,8 @@ def run_chaos(ansible: Ansible, emu: Emu, devices: int, workdir: Path, *, faults
         "fleet_push_journal": str(journal),
         "fleet_push_report": str(report),
     }
+    if retries is not None:
+        extra_vars["fleet_push_retries"] = retries
     figures = ChaosFigures(devices=devices)
     problems = figures.problems
     confirmed_first: set[str] = set()
