@@ -537,6 +537,5 @@ def test_parse_retry_after_http_date_far_ahead_is_clamped():
 
 def test_close_closes_the_session():
     session = FakeSession()
-    with make_client(session):
-        pass
+    make_client(session).close()
     assert session.closed
