@@ -22,6 +22,14 @@ is handled once, in one place that the unit tests run on every core.
   paths fail with the same words.  Since 2.19 the validator names the type
   itself ("is of type str"), and the arguments are used as they are: no copy
   of a fleet-sized list.
+- ``with_module_defaults``: ansible-core merges ``module_defaults`` into a
+  task's arguments before it drops the options templated to ``omit``, so
+  ``org_id: "{{ x | default(omit) }}"`` leaves no org_id even where
+  ``module_defaults`` give one. The action plugins put the defaults back for
+  the options a task left out, the way ansible-core does for the modules its
+  own action plugins run: ``_apply_action_arg_defaults`` since 2.19,
+  ``get_action_args_with_defaults`` before (which also templates the
+  defaults).
 """
 
 from __future__ import annotations
@@ -32,6 +40,12 @@ try:
     from ansible.template import trust_as_template as _trust_as_template
 except ImportError:  # ansible-core < 2.19
     _trust_as_template = None
+
+try:
+    from ansible.executor.module_common import _apply_action_arg_defaults
+except ImportError:  # ansible-core < 2.19
+    _apply_action_arg_defaults = None
+    from ansible.executor.module_common import get_action_args_with_defaults
 
 HAS_TEMPLATE_TRUST = _trust_as_template is not None
 
@@ -48,6 +62,17 @@ def module_args(args: Mapping) -> Mapping:
     if HAS_TEMPLATE_TRUST:
         return args
     return _builtin(args)
+
+
+def with_module_defaults(action: str, task, args: dict, templar) -> dict:
+    """``args`` plus the module_defaults of ``action`` for every option the task left out."""
+    if getattr(getattr(task, "_parent", None), "_play", None) is None or not task.module_defaults:
+        return args  # a task outside a play (unit tests) has no module_defaults
+    if _apply_action_arg_defaults is None:
+        return get_action_args_with_defaults(
+            action, args, task.module_defaults, templar, action_groups=task._parent._play._action_groups
+        )
+    return _apply_action_arg_defaults(action, task, args, templar)
 
 
 def _builtin(value):

@@ -29,7 +29,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.monoz.link.plugins.module_utils._api_client import HAS_REQUESTS
 from ansible_collections.monoz.link.plugins.plugin_utils._big_args import drop_echoed_list, validate_keeping_list
-from ansible_collections.monoz.link.plugins.plugin_utils._compat import module_args
+from ansible_collections.monoz.link.plugins.plugin_utils._compat import module_args, with_module_defaults
 
 # "module" forces the module path (tests use it to compare both paths); any
 # other value, or none, lets the plugin choose.  The older name, from when
@@ -169,6 +169,9 @@ class ControllerPathAction(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp  # unused since ansible-core 2.12
         task_vars = task_vars or {}
+        # An option templated to omit still lets module_defaults apply, on
+        # both paths: the module process gets these arguments too.
+        self._task.args = with_module_defaults(self.MODULE_NAME, self._task, self._task.args, self._templar)
         if not self.runs_on_controller(task_vars):
             result.update(self._execute_module(
                 module_name=self.MODULE_NAME, task_vars=task_vars, wrap_async=self._task.async_val
