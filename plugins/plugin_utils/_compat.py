@@ -45,7 +45,10 @@ try:
     from ansible.executor.module_common import _apply_action_arg_defaults
 except ImportError:  # ansible-core < 2.19
     _apply_action_arg_defaults = None
+try:
     from ansible.executor.module_common import get_action_args_with_defaults
+except ImportError:  # ansible-core >= 2.19 (replaced by _apply_action_arg_defaults)
+    get_action_args_with_defaults = None
 
 HAS_TEMPLATE_TRUST = _trust_as_template is not None
 
