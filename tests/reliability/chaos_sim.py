@@ -97,7 +97,7 @@ def _disable_directly(emu: Emu, devices: list[str]) -> None:
 
 def run_sim_chaos(ansible: Ansible, emu: Emu, devices: int, *, faults: dict[str, Any] | None = None,
                   rerun_faults: dict[str, Any] | None = None, max_reruns: int = 1, concurrency: int = 32,
-                  echo=None) -> SimChaosFigures:
+                  retries: int | None = None, echo=None) -> SimChaosFigures:
     started = time.monotonic()
     faults = CHAOS_FAULTS if faults is None else faults
     rerun_faults = TRANSIENT_FAULTS if rerun_faults is None else rerun_faults
@@ -114,6 +114,8 @@ def run_sim_chaos(ansible: Ansible, emu: Emu, devices: int, *, faults: dict[str,
     with RecordingProxy(emu.process.api_url) as proxy:
         creds = emu.creds(rel_api_url=proxy.api_url)
         args = {"devices": fleet, "state": "disabled", "concurrency": concurrency}
+        if retries is not None:
+            args["retries"] = retries
         for number in range(max_reruns + 1):
             proxy.clear()
             emu.process.set_faults(**(faults if number == 0 else rerun_faults))
