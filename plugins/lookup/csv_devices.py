@@ -51,12 +51,11 @@ _raw:
   elements: dict
 """
 
-import csv
-
-from ansible.errors import AnsibleError, AnsibleLookupError
+from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.monoz.link.plugins.module_utils._downlink_input import DownlinkInputError, normalise_iccid
+from ansible_collections.monoz.link.plugins.plugin_utils._fleet_render import FleetInputError
+from ansible_collections.monoz.link.plugins.plugin_utils._fleet_source import iter_csv_devices
 
 
 class LookupModule(LookupBase):
@@ -67,37 +66,8 @@ class LookupModule(LookupBase):
             path = self.find_file_in_search_path(variables, "files", term)
             if not path:
                 raise AnsibleLookupError(f"CSV device file {term!r} not found")
-            devices.extend(self._read(path))
+            try:
+                devices.extend(iter_csv_devices(path, self.get_option("delimiter"), self.get_option("encoding")))
+            except FleetInputError as exc:
+                raise AnsibleLookupError(str(exc)) from None
         return devices
-
-    def _read(self, path: str) -> list:
-        try:
-            with open(path, encoding=self.get_option("encoding"), newline="") as handle:
-                reader = csv.reader(handle, delimiter=self.get_option("delimiter"))
-                header = next(reader, None)
-                if header is None:
-                    return []
-                header = [name.strip() for name in header]
-                if "iccid" not in header:
-                    raise AnsibleLookupError(f"{path}: no 'iccid' column in the header {header}")
-                duplicates = sorted({name for name in header if header.count(name) > 1})
-                if duplicates or "" in header:
-                    raise AnsibleLookupError(f"{path}: empty or repeated column names in the header {header}")
-                rows = []
-                for row in reader:
-                    if not any(cell.strip() for cell in row):
-                        continue
-                    where = f"{path} line {reader.line_num}"
-                    if len(row) != len(header):
-                        raise AnsibleLookupError(f"{where}: {len(row)} fields, the header has {len(header)}")
-                    device = {name: cell.strip() for name, cell in zip(header, row)}
-                    try:
-                        device["iccid"] = normalise_iccid(device["iccid"], f"{where}: iccid")
-                    except DownlinkInputError as exc:
-                        raise AnsibleLookupError(str(exc)) from None
-                    rows.append(device)
-                return rows
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise AnsibleLookupError(f"cannot read CSV device file {path}: {exc}") from None
-        except AnsibleError:
-            raise

@@ -22,6 +22,10 @@ is handled once, in one place that the unit tests run on every core.
   paths fail with the same words.  Since 2.19 the validator names the type
   itself ("is of type str"), and the arguments are used as they are: no copy
   of a fleet-sized list.
+- ``as_data``: before 2.19 the templar renders any string it meets in a
+  variable unless it is wrapped as unsafe, so values read from a file (a CSV
+  cell holding ``{{ ... }}``) are wrapped before a template sees them; since
+  2.19 a string is rendered only when trusted, and values are left as they are.
 - ``with_module_defaults``: ansible-core merges ``module_defaults`` into a
   task's arguments before it drops the options templated to ``omit``, so
   ``org_id: "{{ x | default(omit) }}"`` leaves no org_id even where
@@ -52,12 +56,24 @@ except ImportError:  # ansible-core >= 2.19 (replaced by _apply_action_arg_defau
 
 HAS_TEMPLATE_TRUST = _trust_as_template is not None
 
+if HAS_TEMPLATE_TRUST:
+    _wrap_var = None
+else:  # ansible-core < 2.19
+    from ansible.utils.unsafe_proxy import wrap_var as _wrap_var
+
 
 def trust_as_template(value: str) -> str:
     """``value``, a template the plugin itself wrote, as one the templar renders on every core."""
     if _trust_as_template is None:
         return value
     return _trust_as_template(value)
+
+
+def as_data(value):
+    """``value`` (strings, dicts and lists of them) as data that no template renders again, on every core."""
+    if _wrap_var is None:
+        return value
+    return _wrap_var(value)
 
 
 def module_args(args: Mapping) -> Mapping:

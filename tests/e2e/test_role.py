@@ -49,7 +49,7 @@ def report_of(path: Path) -> dict:
 
 def progress_lines(output: str) -> list:
     """The progress lines the role printed, in order."""
-    return re.findall(r'"msg": "(batch [^"]*)"', output)
+    return re.findall(r"^\[[^]\n]*\] (batch [^\n]*)$", output, re.MULTILINE)
 
 
 def write_csv(tmp_path: Path, rows: list, header: str = "iccid,apn,interval,topic") -> Path:

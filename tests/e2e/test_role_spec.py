@@ -38,10 +38,6 @@ def test_no_device_source_has_a_default():
     assert not {"fleet_push_devices", "fleet_push_devices_csv", "fleet_push_inventory_group"} & set(defaults)
 
 
-def test_the_role_knows_every_documented_variable_to_name_a_misspelt_one():
-    assert sorted(load("vars/main.yml")["__fleet_push_variables"]) == sorted(options())
-
-
 def test_new_variables_say_when_they_came():
     added = {name: spec.get("version_added") for name, spec in options().items() if "version_added" in spec}
     assert added == dict.fromkeys(NEW_IN_0_2_0, "0.2.0")

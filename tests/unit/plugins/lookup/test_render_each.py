@@ -10,7 +10,7 @@ import pytest
 
 from ansible.errors import AnsibleLookupError
 
-from ansible_collections.monoz.link.plugins.lookup.render_each import is_json_container
+from ansible_collections.monoz.link.plugins.plugin_utils._fleet_render import is_json_container
 
 ICCIDS = ["8988280666000000001", "8988280666000000002", "8988280666000000003"]
 
