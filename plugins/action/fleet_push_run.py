@@ -160,7 +160,7 @@ class ActionModule(ActionBase):
         effective = with_module_defaults(DOWNLINK, self._task, dict(downlink_args), self._templar)
         secrets = {str(effective["api_key"])} if effective.get("api_key") else set()
         try:
-            result.update(self._push(params, devices, downlink_args, effective, task_vars))
+            result.update(self._push(params, devices, downlink_args, effective, task_vars, secrets))
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         # Like gather_facts: -v shows the summary, not the task's arguments.
@@ -170,6 +170,10 @@ class ActionModule(ActionBase):
     def _validated(self, task_vars: dict) -> tuple:
         args = dict(self._task.args)
         devices = args.pop("devices", None)
+        if devices is not None and not isinstance(devices, list):
+            raise AnsibleActionFail(
+                f"fleet_push: fleet_push_devices must be a list of ICCIDs or device dicts, got {type(devices).__name__}"
+            )
         # The fleet-sized list is checked here, not deep-copied by the validator.
         if devices is not None:
             args["devices"] = [] if isinstance(devices, list) else devices
@@ -192,7 +196,7 @@ class ActionModule(ActionBase):
 
     # -- pass 1: read, render and check everything, spool it ------------------
     def _devices(self, params: dict, devices: list | None, task_vars: dict):
-        """The devices of this shard, as normalised dicts."""
+        """The devices of this shard, as (position in the fleet, normalised dict)."""
         if params["devices_csv"]:
             path = find_in_search_path(self._loader, task_vars, "files", params["devices_csv"])
             if not path:
@@ -203,10 +207,10 @@ class ActionModule(ActionBase):
         else:
             hosts = task_vars["groups"][params["inventory_group"]]
             source = iter(inventory_devices(hosts, task_vars["hostvars"]))
-        return itertools.islice(source, params["shard_index"], None, params["shard_count"])
+        return itertools.islice(enumerate(source), params["shard_index"], None, params["shard_count"])
 
     def _settings(self, params: dict, effective: dict, task_vars: dict) -> MessageSettings:
-        template = params["template"]
+        template = params["template"] or None
         if template is not None:
             template = find_in_search_path(self._loader, task_vars, "templates", template)
             if not template:
@@ -230,7 +234,8 @@ class ActionModule(ActionBase):
                 chunk = list(itertools.islice(source, params["batch_size"]))
                 if not chunk:
                     break
-                spool.write_batch(build_downlinks(self._templar, settings, chunk, task_vars, total))
+                positions, chunk_devices = zip(*chunk)
+                spool.write_batch(build_downlinks(self._templar, settings, list(chunk_devices), task_vars, positions))
                 total += len(chunk)
         except FleetInputError as exc:
             spool.remove()
@@ -244,7 +249,8 @@ class ActionModule(ActionBase):
         return spool, total
 
     # -- pass 2: one monoz_downlink call per batch ------------------------------
-    def _push(self, params: dict, devices: list | None, downlink_args: dict, effective: dict, task_vars: dict) -> dict:
+    def _push(self, params: dict, devices: list | None, downlink_args: dict, effective: dict, task_vars: dict,
+              secrets: set) -> dict:
         spool, total = self._spool(params, devices, effective, task_vars)
         check_mode = bool(self._task.check_mode)
         tally = Tally(
@@ -255,7 +261,11 @@ class ActionModule(ActionBase):
         try:
             report = self._open_report(tally)
             for batch, downlinks in enumerate(spool.batches(), 1):
-                outcome = None if tally.stop else self._send(downlinks, downlink_args, task_vars)
+                outcome = None
+                if not tally.stop:
+                    # monoz_downlink masks its own no_log values; the key is
+                    # masked here too before anything reaches a line or the report.
+                    outcome = mask_no_log_values(self._send(downlinks, downlink_args, task_vars), secrets)
                 was_stopped = bool(tally.stop)
                 rows = tally.count_batch(batch, downlinks, outcome, params["max_failures"])
                 if report:

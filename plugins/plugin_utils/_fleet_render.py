@@ -91,7 +91,7 @@ class MessageSettings:
     qos: int | None = 0
 
 
-def render_template(templar, path: str, devices: list, variables: dict, first_index: int = 0) -> list:
+def render_template(templar, path: str, devices: list, variables: dict, positions=None) -> list:
     """The template at ``path`` rendered once per device, in one Jinja run over the list.
 
     Rendering through the public Templar API compiles the template on every
@@ -99,7 +99,8 @@ def render_template(templar, path: str, devices: list, variables: dict, first_in
     loop compiles it once (Jinja caches the include).  Every device's text
     starts with a random separator, so the whole output is never a Python or
     JSON literal that the templar could turn into a native value: each
-    message comes back as the exact text rendered.
+    message comes back as the exact text rendered.  ``positions`` are the
+    devices' places in the whole fleet, to name a failing one (default: 0, 1, ...).
     """
     if not devices:
         return []
@@ -121,7 +122,7 @@ def render_template(templar, path: str, devices: list, variables: dict, first_in
     try:
         rendered = wrapper_templar.template(wrapper, escape_backslashes=False)
     except AnsibleError:
-        _name_the_failing_device(wrapper_templar, path, devices, context, first_index)
+        _name_the_failing_device(wrapper_templar, path, devices, context, positions or range(len(devices)))
         raise
     messages = str(rendered).split(separator)
     if len(messages) != len(devices) + 1 or messages[0]:
@@ -132,35 +133,36 @@ def render_template(templar, path: str, devices: list, variables: dict, first_in
     return [text.strip() for text in messages[1:]]
 
 
-def _name_the_failing_device(templar, path: str, devices: list, context: dict, first_index: int) -> None:
+def _name_the_failing_device(templar, path: str, devices: list, context: dict, positions) -> None:
     """After a failed bulk render, render one device at a time to name the device that fails."""
     with open(path, encoding="utf-8") as handle:
         source = trust_as_template(handle.read())
-    for offset, device in enumerate(devices):
+    for position, device in zip(positions, devices):
         context["device"] = device
         templar.available_variables = context
         try:
             templar.template(source, escape_backslashes=False)
         except AnsibleError as exc:
             raise FleetInputError(
-                f"devices[{first_index + offset}] (ICCID {device['iccid']}): rendering {os.path.basename(path)}"
+                f"devices[{position}] (ICCID {device['iccid']}): rendering {os.path.basename(path)}"
                 f" failed: {exc}"
             ) from None
 
 
-def build_downlinks(templar, settings: MessageSettings, devices: list, variables: dict, first_index: int = 0) -> list:
+def build_downlinks(templar, settings: MessageSettings, devices: list, variables: dict, positions=None) -> list:
     """One checked downlink dict per device (``{iccid, payload}`` plus the device's own overrides).
 
-    ``devices`` are normalised device dicts; ``first_index`` is the position of
-    the first one in the whole fleet, so that errors name the right device.
+    ``devices`` are normalised device dicts; ``positions`` are their places
+    in the whole fleet (default: 0, 1, ...), so that errors name the right device.
     """
+    positions = list(range(len(devices))) if positions is None else positions
     if settings.template is not None:
         # The devices' values are data: a CSV cell holding "{{ ... }}" is sent as written.
-        messages = render_template(templar, settings.template, as_data(devices), variables, first_index)
+        messages = render_template(templar, settings.template, as_data(devices), variables, positions)
     else:
         messages = [settings.payload] * len(devices)
     downlinks = []
-    for offset, (device, message) in enumerate(zip(devices, messages)):
+    for position, device, message in zip(positions, devices, messages):
         iccid = device["iccid"]
         overrides = {key: device[key] for key in OVERRIDES if device.get(key) not in (None, "")}
         fmt = overrides.get("format", settings.format)
@@ -171,7 +173,7 @@ def build_downlinks(templar, settings: MessageSettings, devices: list, variables
                 settings.org_id, iccid, message, fmt,
                 overrides.get("topic", settings.topic),
                 overrides.get("qos", settings.qos), overrides.get("retain"),
-                prefix=f"devices[{first_index + offset}] (ICCID {iccid}): ",
+                prefix=f"devices[{position}] (ICCID {iccid}): ",
             )
         except DownlinkInputError as exc:
             raise FleetInputError(str(exc)) from None
