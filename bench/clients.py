@@ -6,13 +6,19 @@
 
     python bench/clients.py raw     --url URL --key KEY --first 0 --count M --concurrency C --message TEXT
     python bench/clients.py aiohttp --url URL --key KEY --first 0 --count M --concurrency K [--processes P] --message TEXT
+    python bench/clients.py monoz   --url URL --key KEY --first 0 --count M --concurrency C --message TEXT
+
 
 ``raw``: the practical limit of a Python ``requests`` client -- C threads over ONE
 ``requests.Session`` whose pool holds C keep-alive connections (what the module
 does, minus Ansible). ``aiohttp``: an asyncio client (optionally in several
 processes) to load the emulator harder than any ``requests`` client can, i.e. its
-capacity. Both print one JSON line: send seconds (timed around the sending only),
-HTTP status counts.
+capacity. ``monoz``: the collection's own batch engine (``run_downlink`` with
+``devices``, as the module and action plugin run it) without Ansible, to tell
+the client's cost from Ansible's. Each prints one JSON line: send seconds (timed
+around the sending only), the process CPU seconds over the same span (all
+threads: the client's cost per request, which bounds a GIL-bound client), HTTP
+status counts.
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 ICCID_PREFIX = "89882806660"
 
@@ -64,12 +73,40 @@ def run_raw(args: argparse.Namespace) -> dict:
                 codes[key] = codes.get(key, 0) + value
 
     threads = [threading.Thread(target=worker) for _ in range(min(args.concurrency, args.count))]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return {"send_seconds": time.perf_counter() - start, "codes": codes}
+    return {"send_seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu, "codes": codes}
+
+
+def run_monoz(args: argparse.Namespace) -> dict:
+    # The collection imports as ansible_collections.monoz.link: a symlink to the checkout.
+    root = Path(tempfile.mkdtemp(prefix="monoz-bench-client-"))
+    (root / "ansible_collections" / "monoz").mkdir(parents=True)
+    (root / "ansible_collections" / "monoz" / "link").symlink_to(Path(args.collection_root).resolve())
+    sys.path.insert(0, str(root))
+    from ansible_collections.monoz.link.plugins.module_utils._downlink_runner import run_downlink
+
+    api_url = args.url.partition("/Publish/Message")[0]
+    api_url, _sep, org = api_url.rpartition("/")
+    params = {
+        "api_url": api_url, "org_id": org, "api_key": args.key, "timeout": 30.0, "validate_certs": True, "retries": 0,
+        "iccid": None, "devices": [iccid(index) for index in range(args.first, args.first + args.count)],
+        "payload": args.message, "format": "json", "topic": "", "qos": 0, "retain": None, "journal": None,
+        "concurrency": args.concurrency, "rate_limit": 0.0,
+    }
+    start, cpu = time.perf_counter(), time.process_time()
+    run = run_downlink(params, check_mode=False)
+    result = {"send_seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
+    codes: dict[str, int] = {}
+    for row in run.result.get("results", []):
+        code = str(row["status_code"])
+        codes[code] = codes.get(code, 0) + 1
+    result["codes"] = codes
+    os.unlink(root / "ansible_collections" / "monoz" / "link")
+    return result
 
 
 def _aiohttp_slice(url: str, key: str, indices: list, concurrency: int, message: str) -> dict:
@@ -128,7 +165,7 @@ def run_aiohttp(args: argparse.Namespace) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("client", choices=("raw", "aiohttp"))
+    parser.add_argument("client", choices=("raw", "aiohttp", "monoz"))
     parser.add_argument("--url", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--first", type=int, default=0)
@@ -136,8 +173,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--message", required=True)
+    parser.add_argument("--collection-root", default=str(Path(__file__).resolve().parent.parent),
+                        help="monoz: the collection checkout to import (default: this repository)")
     args = parser.parse_args()
-    result = run_raw(args) if args.client == "raw" else run_aiohttp(args)
+    result = {"raw": run_raw, "aiohttp": run_aiohttp, "monoz": run_monoz}[args.client](args)
     print(json.dumps(result))
     return 0 if result["codes"] == {"200": args.count} else 1
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.monoz.link.plugins.plugin_utils._compat import _builtin as builtin_value
+
 # Above this many items a list argument is not sent back with the task result.
 ECHO_LIMIT = 1000
 
@@ -33,10 +35,14 @@ def validate_keeping_list(validator: ArgumentSpecValidator, args, name: str):
 
     A list is validated as an empty stand-in and put back into the validated
     parameters; anything else (a comma-separated string, a wrong type) goes
-    through the validator as it is.  Returns the ValidationResult.
+    through the validator as it is.  The other arguments, names included,
+    are validated as the built-in types a module process receives: the
+    validator's deep copy of ansible-core's tagged strings rebuilds each one
+    with its tags, a fifth of the controller path's own time per loop item.
+    Returns the ValidationResult.
     """
-    args = dict(args)
     value = args.get(name)
+    args = {builtin_value(key): (item if key == name else builtin_value(item)) for key, item in args.items()}
     if isinstance(value, list):
         args[name] = []
     validation = validator.validate(args)

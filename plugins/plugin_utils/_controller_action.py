@@ -27,7 +27,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.monoz.link.plugins.module_utils._api_client import HAS_REQUESTS
+from ansible_collections.monoz.link.plugins.module_utils._api_client import HAS_REQUESTS, SessionKeeper
 from ansible_collections.monoz.link.plugins.plugin_utils._big_args import drop_echoed_list, validate_keeping_list
 from ansible_collections.monoz.link.plugins.plugin_utils._compat import module_args, with_module_defaults
 
@@ -39,6 +39,11 @@ LEGACY_EXECUTION_ENV = "MONOZ_DOWNLINK_EXECUTION"
 
 # Interpreter settings that ask ansible-core to discover the interpreter.
 _DISCOVERY_MODES = ("auto", "auto_silent", "auto_legacy", "auto_legacy_silent")
+
+# The items of a loop (and the batches of an action that calls this one per
+# batch) run one after another in one worker process: they share a session
+# and its keep-alive connections instead of each opening its own.
+KEPT_SESSIONS = SessionKeeper()
 
 # Results are searched for no_log values in slices of this many rows: a JSON
 # text of 100,000 results at once would be 16 MB at the worker's peak.
@@ -146,8 +151,9 @@ class ControllerPathAction(ActionBase):
 
     Subclasses set ``MODULE_NAME`` and two functions from module_utils:
     ``module_kwargs()`` (the AnsibleModule keyword arguments) and
-    ``runner(params, check_mode)`` (returns an object with ``result`` and
-    ``warnings``), exactly what the module's main() uses.
+    ``runner(params, check_mode, client_factory=...)`` (returns an object
+    with ``result`` and ``warnings``), exactly what the module's main() uses;
+    here its clients share the worker's kept session.
     """
 
     _supports_check_mode = True
@@ -162,7 +168,7 @@ class ControllerPathAction(ActionBase):
         raise NotImplementedError
 
     @staticmethod
-    def runner(params: dict, check_mode: bool):
+    def runner(params: dict, check_mode: bool, client_factory=None):
         raise NotImplementedError
 
     def run(self, tmp=None, task_vars=None):
@@ -230,7 +236,8 @@ class ControllerPathAction(ActionBase):
         if validation.error_messages:
             failure = {"failed": True, "msg": validation_failure_message(validation, self.MODULE_NAME)}
             return mask_no_log_values(failure, no_log_values)
-        run = self.runner(validation.validated_parameters, bool(self._task.check_mode))
+        run = self.runner(validation.validated_parameters, bool(self._task.check_mode),
+                          client_factory=KEPT_SESSIONS.client)
         drop_echoed_list(self._task, self.LIST_ARGUMENT, listed)
         task_result = dict(run.result)
         task_result.setdefault("failed", False)

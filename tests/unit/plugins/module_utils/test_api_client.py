@@ -102,7 +102,28 @@ def test_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it(monkeypatch
     monkeypatch.setenv("NO_PROXY", "link.example.invalid")
     direct = MonozClient(api_url="https://link.example.invalid/api/v1", org_id="mti", api_key="k")
     assert "https" not in direct._session.proxies
-    assert proxied._session.trust_env is False
+
+
+def test_proxy_reaches_the_transport(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = MonozClient(API_URL, ORG_ID, API_KEY, sleep=SleepRecorder())
+    with WireTransport(ok()) as wire:
+        client.publish(BODY)
+    assert wire.requests[0].kwargs["proxies"].get("https") == "http://127.0.0.1:3128"
+
+
+def test_netrc_credentials_do_not_replace_the_key(monkeypatch, tmp_path):
+    (tmp_path / ".netrc").write_text("machine link.example.invalid login user password netrc-secret\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    client = MonozClient(API_URL, ORG_ID, API_KEY, sleep=SleepRecorder())
+    with WireTransport(ok()) as wire:
+        client.publish(BODY)
+    assert "Authorization" not in wire.requests[0].headers
+    assert wire.requests[0].headers["X-API-Key"] == API_KEY
 
 
 def test_redirects_are_not_followed_and_timeout_is_passed():
@@ -159,8 +180,7 @@ def test_validate_certs_true_verifies(monkeypatch):
 
 def test_connection_pool_holds_pool_size_connections():
     client = MonozClient(API_URL, ORG_ID, API_KEY, pool_size=32)
-    adapter = client._session.get_adapter(PUBLISH_URL)
-    assert adapter._pool_maxsize == 32
+    assert client._session.adapter._pool_maxsize == 32
 
 
 def test_redirect_on_the_wire_is_not_followed():
@@ -533,6 +553,12 @@ def test_parse_retry_after_http_date_in_the_past_is_zero():
 def test_parse_retry_after_http_date_far_ahead_is_clamped():
     now = 1_800_000_000.0
     assert parse_retry_after(formatdate(now + 86400, usegmt=True), now=now) == 120.0
+
+
+def test_close_leaves_a_lent_session_open_when_asked():
+    session = FakeSession()
+    make_client(session, close_session=False).close()
+    assert not session.closed
 
 
 def test_close_closes_the_session():

@@ -19,6 +19,7 @@ from ansible_collections.monoz.link.plugins.plugin_utils._big_args import (
     drop_echoed_list,
     validate_keeping_list,
 )
+from ansible_collections.monoz.link.plugins.plugin_utils._compat import trust_as_template
 from ansible_collections.monoz.link.tests.unit.fakes import API_KEY, ICCID, ORG_ID
 
 CREDENTIALS = {"org_id": ORG_ID, "api_key": API_KEY}
@@ -35,6 +36,23 @@ def devices(count: int = 3) -> list:
 
 
 # --- validate_keeping_list ---------------------------------------------------
+
+class SubclassedStr(str):
+    """What ansible-core's own string types are to the validator: a str subclass."""
+
+
+def test_other_arguments_are_validated_as_built_in_types():
+    payload = trust_as_template("{{ not rendered here }}")
+    args = {**CREDENTIALS, SubclassedStr("iccid"): SubclassedStr(ICCID),
+            "payload": {"apn": SubclassedStr("iot"), "raw": payload}}
+
+    params = validate_keeping_list(validator(), args, "devices").validated_parameters
+
+    assert all(type(name) is str for name in params)
+    assert type(params["iccid"]) is str and params["iccid"] == ICCID
+    assert type(params["payload"]["apn"]) is str
+    assert type(params["payload"]["raw"]) is str and params["payload"]["raw"] == "{{ not rendered here }}"
+
 
 def test_list_comes_back_as_the_same_object_and_the_rest_is_validated():
     device_list = devices() + [{"iccid": ICCID, "payload": "m"}]

@@ -52,9 +52,9 @@ class RecordingAction(ControllerPathAction):
     seen: list = []
 
     @staticmethod
-    def runner(params, check_mode):
+    def runner(params, check_mode, client_factory=None):
         RecordingAction.seen.append({
-            "params": params, "check_mode": check_mode,
+            "params": params, "check_mode": check_mode, "client_factory": client_factory,
             "org_env": os.environ.get("MONOZ_ORG_ID"), "proxy_env": os.environ.get("HTTPS_PROXY"),
         })
         return SimpleNamespace(result={"changed": True, "org_id": params["org_id"]}, warnings=[])
@@ -222,3 +222,23 @@ def test_validation_failure_is_worded_as_ansible_module_words_it(args):
     kwargs.pop("supports_check_mode")
     validation = ArgumentSpecValidator(**kwargs).validate(dict(args))
     assert validation_failure_message(validation, MODULE) == failures[0]
+
+
+def test_in_process_runs_lend_their_clients_the_workers_kept_session(monkeypatch):
+    sessions = []
+
+    def runner(params, check_mode, client_factory=None):
+        client = client_factory(api_url=params["api_url"], org_id=params["org_id"], api_key=params["api_key"],
+                                timeout=params["timeout"], validate_certs=params["validate_certs"],
+                                retries=params["retries"], pool_size=1)
+        sessions.append(client._session)
+        client.close()
+        return SimpleNamespace(result={"changed": False}, warnings=[])
+
+    monkeypatch.setattr(RecordingAction, "runner", staticmethod(runner))
+    monkeypatch.setattr(_controller_action, "KEPT_SESSIONS", _controller_action.SessionKeeper())
+    for _run in range(2):
+        action, module_runs = make_action()
+        action.run(task_vars={})
+    assert module_runs == [] and len(sessions) == 2
+    assert sessions[0] is sessions[1]
