@@ -168,6 +168,10 @@ async def publish_message(request: web.Request, org: str, body: Any) -> web.Resp
     if not state.registry.has_device(org, req.iccid):
         return not_found(req.iccid)
     mqtt = app[MQTT_KEY]
+    fleet = app[FLEET_KEY]
+    if fleet is not None and fleet.reconnecting:
+        # After a reset the device is sent to once it has reconnected, as if the reset had taken no time.
+        await fleet.settled(f"{org}/{req.iccid}")
     if mqtt is not None:
         try:
             # Returns once the broker has it: "HTTP 200 seen" means "the broker has the message".

@@ -6,15 +6,21 @@ They share api.py's pipeline (latency, rate limit, faults, key, body) and add:
   again; enabling it makes the device connect and subscribe anew, so the
   broker sends it the retained messages again;
 - a reset of an enabled SIM makes its device disconnect, reconnect and
-  re-subscribe (the same re-subscription); the 200 comes once the device is
-  subscribed again and the retained messages have reached it. A disabled SIM
-  has no connectivity to reset: 200, and the device stays offline.
+  re-subscribe (the same re-subscription). As Monoz does, the API answers
+  at once and the device reconnects in the background (devices.py batches
+  the reconnections); the emulator's own views of a device (control
+  endpoints, later publishes to it, SIM changes) wait until its
+  reconnection is over, so a test sees the reconnection and the retained
+  messages as soon as the reset is answered. A disabled SIM has no
+  connectivity to reset: 200, and the device stays offline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -49,12 +55,15 @@ async def sim_enable_put(request: web.Request, org: str, body: Any) -> web.Respo
     if not _registered(request, org, iccid):
         return not_found(iccid)
     device = request.app[STATE_KEY].registry.device(org, iccid)
+    fleet = request.app[FLEET_KEY]
+    if fleet is not None:
+        # A reset still under way would bring the device back online behind this change.
+        await fleet.settled(f"{org}/{iccid}")
     if device.enabled != enable:
-        fleet = request.app[FLEET_KEY]
         try:
             if fleet is not None:
                 if enable:
-                    await fleet.command("reconnect", device=f"{org}/{iccid}", online_on_failure=False)
+                    await fleet.reconnect(f"{org}/{iccid}", online_on_failure=False)
                 else:
                     await fleet.command("offline", devices=[f"{org}/{iccid}"])
         except DeviceError as exc:
@@ -67,6 +76,19 @@ async def sim_enable_put(request: web.Request, org: str, body: Any) -> web.Respo
     return success("UpdateSuccess")
 
 
+def _count_reconnect(device: Any, iccid: str) -> Callable[[asyncio.Future[None]], None]:
+    def done(fut: asyncio.Future[None]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            LOG.error("SIM %s: the device did not reconnect after its reset: %s", iccid, exc)
+        else:
+            device.connects += 1
+
+    return done
+
+
 async def sim_reset(request: web.Request, org: str, body: Any) -> web.Response:
     iccid = validation_ops.sim_reset(body)
     if not _registered(request, org, iccid):
@@ -75,12 +97,9 @@ async def sim_reset(request: web.Request, org: str, body: Any) -> web.Response:
     if device.enabled:
         fleet = request.app[FLEET_KEY]
         if fleet is not None:
-            try:
-                await fleet.command("reconnect", device=f"{org}/{iccid}")
-            except DeviceError as exc:
-                LOG.error("SIM %s: the device did not reconnect: %s", iccid, exc)
-                return error_response(500, f"SIM reset failed: {exc}")
-        device.connects += 1
+            fleet.reconnect(f"{org}/{iccid}").add_done_callback(_count_reconnect(device, iccid))
+        else:
+            device.connects += 1
     return success("UpdateSuccess")
 
 

@@ -22,6 +22,13 @@ are corrected here; the cross-check fails without any part of either:
   into QoS 1. We send a session only the retained messages of its own
   filters, at min(retained QoS, subscription QoS).
 
+Two costs are cut, as device reconnections (SIM resets) open connections
+at API speed: amqtt logs the repr of its whole subscription table after every
+SUBSCRIBE, built even with debug logging off, and it drops a clean session's
+subscriptions only in a once-a-second sweep, while every new connection and
+every message walks the table. Here the table's repr is short and a clean
+session's subscriptions go when it disconnects, as MQTT says they do.
+
 Differences left (mosquitto is the truth, see emulator/README.md): amqtt
 has no in-flight window, so it never lets a QoS 0 message overtake queued
 QoS 1 ones as mosquitto does for a slow subscriber, and it gives up on a QoS 1
@@ -45,8 +52,24 @@ LOG = logging.getLogger(__name__)
 _PUBLISH_QOS: contextvars.ContextVar[int | None] = contextvars.ContextVar("monoz_publish_qos", default=None)
 
 
+class _Subscriptions(dict):  # type: ignore[type-arg]
+    """amqtt's topic filter -> subscribers table, with a repr that does not list them."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} topic filters>"
+
+
 class _EmulatorBroker(Broker):
     """amqtt's Broker with MQTT's QoS rules for live and retained deliveries."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._subscriptions = _Subscriptions(self._subscriptions)
+
+    async def _handle_disconnect(self, client_session: Any, handler: Any, disconnect_waiter: Any) -> None:
+        await super()._handle_disconnect(client_session, handler, disconnect_waiter)
+        if client_session.clean_session:
+            await self._del_all_subscriptions(client_session)
 
     async def _handle_message_delivery(self, client_session: Any, handler: Any, wait_deliver: Any) -> bool:
         app_message = wait_deliver.result()

@@ -38,6 +38,17 @@ def _no_mqtt() -> web.Response:
     return _bad("MQTT is disabled (--no-mqtt)", status=409)
 
 
+async def settled(app: web.Application, org: str | None = None, iccid: str | None = None) -> None:
+    """Wait for the device's queued reconnections (every device's without org/iccid) to be over.
+
+    A reset is answered before its device has reconnected; what the control
+    endpoints report is the state after it, as a test expects right after the answer.
+    """
+    fleet = app[FLEET_KEY]
+    if fleet is not None and fleet.reconnecting:
+        await fleet.settled(f"{org}/{iccid}" if iccid is not None else None)
+
+
 async def _probe(app: web.Application, topic_filter: str) -> list[dict[str, Any]]:
     """Retained messages a new subscriber to the filter gets, after the broker has every earlier publish."""
     await app[MQTT_KEY].flush()
@@ -87,6 +98,7 @@ async def messages(request: web.Request) -> web.Response:
 async def device_received(request: web.Request) -> web.Response:
     store: ReceivedStore = request.app[STORE_KEY]
     org, iccid = request.match_info["org"], request.match_info["iccid"]
+    await settled(request.app, org, iccid)
     wait_for = _query_number(request, "wait_for", None)
     timeout = min(_query_number(request, "timeout", 10.0) or 0.0, MAX_WAIT_S)
     if wait_for is not None:
@@ -96,6 +108,7 @@ async def device_received(request: web.Request) -> web.Response:
 
 async def received_counts(request: web.Request) -> web.Response:
     store: ReceivedStore = request.app[STORE_KEY]
+    await settled(request.app)
     wait_total = _query_number(request, "wait_total", None)
     timeout = min(_query_number(request, "timeout", 30.0) or 0.0, MAX_WAIT_S)
     if wait_total is not None:
@@ -104,6 +117,7 @@ async def received_counts(request: web.Request) -> web.Response:
 
 
 async def received_all(request: web.Request) -> web.Response:
+    await settled(request.app)
     return _json(request.app[STORE_KEY].all())
 
 
@@ -111,6 +125,7 @@ async def late_subscribe_handler(request: web.Request) -> web.Response:
     org, iccid = request.match_info["org"], request.match_info["iccid"]
     if request.app[FLEET_KEY] is None:
         return _no_mqtt()
+    await settled(request.app, org, iccid)
     try:
         received = await _probe(request.app, f"/{org}/{iccid}/sub/#")
     except (DeviceError, ConnectionError) as exc:
@@ -150,6 +165,7 @@ async def reset(request: web.Request) -> web.Response:
     """Back to the state at start: logs, receipts, stats, faults, SIM states, uplinks, retained messages."""
     app = request.app
     state, fleet, mqtt = app[STATE_KEY], app[FLEET_KEY], app[MQTT_KEY]
+    await settled(app)
     offline = state.registry.disabled()
     state.reset()
     app[FAULTS_KEY].reset()
@@ -177,6 +193,10 @@ async def stats(request: web.Request) -> web.Response:
     data["received"] = request.app[STORE_KEY].total()
     data["uplinks"] = request.app[UPLINKS_KEY].count("raw")
     data["failed_data"] = request.app[UPLINKS_KEY].count("failed")
+    fleet = request.app[FLEET_KEY]
+    # Device reconnections (SIM resets, SIMs enabled): queued now, and batches run since the start.
+    data["reconnecting"] = len(fleet.reconnecting) if fleet is not None else 0
+    data["reconnect_batches"] = fleet.reconnect_batches if fleet is not None else 0
     return _json(data)
 
 
@@ -186,6 +206,7 @@ async def sync(request: web.Request) -> web.Response:
     if fleet is None:
         return _no_mqtt()
     timeout = min(_query_number(request, "timeout", 30.0) or 30.0, MAX_WAIT_S)
+    await settled(request.app)
     try:
         done = await fleet.sync(request.app[MQTT_KEY], timeout)
     except (DeviceError, ConnectionError) as exc:
@@ -214,6 +235,7 @@ async def retained(request: web.Request) -> web.Response:
     """The broker's retained device messages, {topic: payload}, as a new subscriber gets them."""
     if request.app[FLEET_KEY] is None:
         return _json({})
+    await settled(request.app)
     try:
         received = await _probe(request.app, DEVICE_FILTER)
     except (DeviceError, ConnectionError) as exc:

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from .api import FLEET_KEY, STATE_KEY, UPLINKS_KEY, WEBHOOK_KEY
-from .control import CONTROL_PREFIX, MAX_WAIT_S, _bad, _json, _no_mqtt, _query_number
+from .control import CONTROL_PREFIX, MAX_WAIT_S, _bad, _json, _no_mqtt, _query_number, settled
 from .devices import DeviceError
 from .webhook import WebhookConfigError
 
@@ -37,6 +37,7 @@ async def device_state(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     org, iccid = found
+    await settled(request.app, org, iccid)
     state = request.app[STATE_KEY].registry.peek(org, iccid)
     return _json({"org": org, "iccid": iccid, "enabled": state.enabled, "connects": state.connects,
                   "ul_message_count": state.ul_message_count, "dl_message_count": state.dl_message_count})
@@ -79,6 +80,7 @@ async def device_uplink(request: web.Request) -> web.Response:
         payload, level4, qos = uplink_request(await _body(request))
     except ValueError as exc:
         return _bad(str(exc))
+    await settled(request.app, org, iccid)
     if not request.app[STATE_KEY].registry.enabled(org, iccid):
         return _bad(f"the SIM of {iccid} is disabled: the device is offline", status=409)
     topic = f"/{org}/{iccid}" + (f"/{level4}" if level4 else "")
@@ -121,6 +123,7 @@ async def fleet_uplinks(request: web.Request) -> web.Response:
         payload, level4, qos = uplink_request(body)
     except ValueError as exc:
         return _bad(str(exc))
+    await settled(request.app)
     offline = [iccid for iccid in iccids if not registry.enabled(org, iccid)]
     if offline:
         return _bad(f"the SIM of {offline[0]} is disabled: the device is offline", status=409)

@@ -14,10 +14,13 @@ emulator's event loop):
   over TCP through the broker;
 * the uplink collector is Monoz Link's side of uplinks: subscribed to `/+/+`
   and `/+/+/+`, it hands every uplink to the emulator for storage;
-* short-lived connections: a device reconnecting (SIM reset, SIM enabled)
-  subscribes `/ORG/ICCID/sub/#` on a new connection of its own, so the broker
-  sends it the retained messages again; a probe does the same for any filter
-  (late subscribe, listing the broker's retained messages).
+* short-lived connections: devices reconnecting (SIM reset, SIM enabled)
+  subscribe `/ORG/ICCID/sub/#` on a new connection, so the broker sends them
+  the retained messages again; the devices of one reconnect command share
+  that connection and its one SUBSCRIBE (the emulator batches the devices
+  queued meanwhile), as the fleet connection stands for every device's live
+  session. A probe does the same for any filter (late subscribe, listing the
+  broker's retained messages).
 
 A device whose SIM is disabled is offline: what the fleet connection receives
 for it is dropped, as it would never reach a device without connectivity.
@@ -67,7 +70,7 @@ def device_of(topic: str) -> str | None:
 
 
 class Subscriber:
-    """A short-lived connection: subscribe one filter, collect its retained messages, hang up.
+    """A short-lived connection: subscribe filters, collect their retained messages, hang up.
 
     The end of the retained burst is found without a timer: after the SUBACK
     for the filter, it subscribes a private sentinel topic and publishes one
@@ -76,10 +79,10 @@ class Subscriber:
     back every retained message is in.
     """
 
-    def __init__(self, child: Child, topic_filter: str,
+    def __init__(self, child: Child, topic_filters: list[str],
                  on_subscribed: Callable[[], None] | None, on_retained: Callable[[mqtt.MQTTMessage], None],
                  on_done: Callable[[list[str]], None]) -> None:
-        self.filter = topic_filter
+        self.filters = topic_filters
         self.sentinel = f"_emulator/sentinel/{uuid.uuid4().hex}"  # matches no device or uplink filter
         self.on_subscribed = on_subscribed
         self.on_retained = on_retained
@@ -101,13 +104,14 @@ class Subscriber:
         if reason_code.is_failure:
             self.finish([f"connect refused: {reason_code}"])
         else:
-            self.client.subscribe(self.filter, qos=1)
+            # One SUBSCRIBE for every filter: one SUBACK says they are all in place.
+            self.client.subscribe([(topic_filter, 1) for topic_filter in self.filters])
 
     def _subscribed(self, _c: Any, _u: Any, _mid: Any, reason_codes: Any, _p: Any) -> None:
         if any(code.is_failure for code in reason_codes):
             self.finish([f"subscription refused: {reason_codes}"])
             return
-        # One SUBSCRIBE at a time: the first SUBACK is the filter's, the second the sentinel's.
+        # One SUBSCRIBE at a time: the first SUBACK is the filters', the second the sentinel's.
         self.subacks += 1
         if self.subacks == 1:
             if self.on_subscribed is not None:
@@ -188,7 +192,9 @@ class Child:
             self.offline.difference_update(doc["devices"])
             self.emit({"ack": op_id})
         elif op == "reconnect":
-            self._reconnect(op_id, doc["device"], online_on_failure=doc.get("online_on_failure", True))
+            # [[device, online_on_failure], ...]; "device" alone is one device, online on failure.
+            devices = doc.get("devices") or [[doc["device"], doc.get("online_on_failure", True)]]
+            self._reconnect(op_id, {device: bool(online) for device, online in devices})
         elif op == "probe":
             self._probe(op_id, doc["filter"])
         elif op == "publish":
@@ -202,29 +208,30 @@ class Child:
         else:
             self.emit({"ack": op_id, "errors": [f"unknown command {op!r}"]})
 
-    def _reconnect(self, op_id: int, device: str, online_on_failure: bool) -> None:
-        """The device drops its connection, connects again and subscribes: retained messages arrive anew.
+    def _reconnect(self, op_id: int, devices: dict[str, bool]) -> None:
+        """The devices drop their connection, connect again and subscribe: retained messages arrive anew.
 
-        Should that fail, the device is back in the state the emulator keeps
-        for it: online after a failed reset, still offline after a failed enable.
+        `devices` maps "ORG/ICCID" to what a failure leaves: back in the state
+        the emulator keeps for it, online after a failed reset (True), still
+        offline after a failed enable (False).
         """
-        org, iccid = device.split("/", 1)
-        self.offline.add(device)
+        self.offline.update(devices)
 
         def received(msg: mqtt.MQTTMessage) -> None:
             if msg.payload:
                 self.out.append(json.dumps([msg.topic, msg.payload.decode("utf-8", errors="replace"), msg.qos, True]))
 
         def done(errors: list[str]) -> None:
-            if not errors or online_on_failure:
-                self.offline.discard(device)
-            else:
-                self.offline.add(device)
+            for device, online_on_failure in devices.items():
+                if not errors or online_on_failure:
+                    self.offline.discard(device)
+                else:
+                    self.offline.add(device)
             self.emit({"ack": op_id, "errors": errors})
 
-        # Online from its SUBACK on: from then on the broker delivers its live traffic.
-        self._start(Subscriber(self, f"/{org}/{iccid}/sub/#", lambda: self.offline.discard(device),
-                               received, done))
+        # Online from their SUBACK on: from then on the broker delivers their live traffic.
+        self._start(Subscriber(self, [f"/{device}/sub/#" for device in devices],
+                               lambda: self.offline.difference_update(devices), received, done))
 
     def _probe(self, op_id: int, topic_filter: str) -> None:
         got: list[dict[str, Any]] = []
@@ -237,7 +244,7 @@ class Child:
         def done(errors: list[str]) -> None:
             self.emit({"ack": op_id, "received": got, "errors": errors})
 
-        self._start(Subscriber(self, topic_filter, None, received, done))
+        self._start(Subscriber(self, [topic_filter], None, received, done))
 
     def _start(self, subscriber: Subscriber) -> None:
         self.subscribers.append(subscriber)

@@ -6,6 +6,16 @@ reconnect, probe, publish uplinks) and reads its stream: messages devices
 received go to the `ReceivedStore`, uplinks to a callback, command answers to
 the futures waiting for them. Messages are filed per burst, then waiters
 (futures with a predicate) are resolved, so `wait_for` blocks without polling.
+
+Reconnections (SIM reset, SIM enabled) are queued and run in batches: every
+device queued while one batch is under way reconnects in the next, over one
+short-lived connection that re-subscribes each device's filter. One MQTT
+connection per device and reset cost the broker and the device process a
+connection set-up each; a fleet reset at API speed then used more CPU than
+the API itself. `reconnect` returns at once with a future, and `settled`
+lets anything that looks at or talks to a device wait until its queued
+reconnection is over, so callers see the same order of events as if each
+reset had completed before the API answered.
 """
 
 from __future__ import annotations
@@ -22,6 +32,11 @@ from typing import Any
 
 LOG = logging.getLogger(__name__)
 COMMAND_TIMEOUT_S = 60.0
+# Filters one reconnection batch subscribes in one SUBSCRIBE.
+RECONNECT_BATCH = 256
+# Pause between two batches, while resets keep coming: a connection set-up
+# costs far more than a filter, so a burst of resets goes in few, full batches.
+RECONNECT_GATHER_S = 0.05
 # A device topic no org can have (orgs are letters, digits, '_' and '-'): the sync marker's.
 SYNC_ORG = "~emulator"
 SYNC_TOPIC = f"/{SYNC_ORG}/sync/sub"
@@ -114,6 +129,11 @@ class DeviceFleet:
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._syncs_sent = 0
         self._syncs_seen = 0
+        # device ("ORG/ICCID") -> the future of its latest queued reconnection.
+        self.reconnecting: dict[str, asyncio.Future[None]] = {}
+        self._queued: list[tuple[str, bool, asyncio.Future[None]]] = []
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self.reconnect_batches = 0
 
     async def start(self, timeout: float = 30.0) -> None:
         env = dict(os.environ)
@@ -161,6 +181,70 @@ class DeviceFleet:
         proc = self._proc
         if proc is not None and proc.stdin is not None and proc.returncode is None:
             proc.stdin.write(json.dumps({"op": op, **args}).encode() + b"\n")
+
+    # -- reconnections ------------------------------------------------------
+    def reconnect(self, device: str, online_on_failure: bool = True) -> asyncio.Future[None]:
+        """Queue a reconnection of `device` ("ORG/ICCID"); the future is done once it is subscribed again.
+
+        The device drops its connection, connects and subscribes anew, so the
+        broker sends it its retained messages again. The future's exception
+        is a DeviceError when that failed; the device is then back online
+        (`online_on_failure`) or stays offline.
+        """
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((device, online_on_failure, fut))
+        self.reconnecting[device] = fut
+        fut.add_done_callback(lambda done: self._forget(device, done))
+        if self._reconnect_task is None or self._reconnect_task.done():
+            self._reconnect_task = asyncio.create_task(self._run_reconnects())
+        return fut
+
+    def _forget(self, device: str, fut: asyncio.Future[None]) -> None:
+        if self.reconnecting.get(device) is fut:
+            del self.reconnecting[device]
+
+    async def settled(self, device: str | None = None, timeout: float = COMMAND_TIMEOUT_S) -> None:
+        """Return once the reconnections queued so far for `device` (for every device with None) are over."""
+        if device is None:
+            pending = list(self.reconnecting.values())
+        else:
+            fut = self.reconnecting.get(device)
+            pending = [fut] if fut is not None else []
+        if pending:
+            # A device's reconnections run in queue order: its latest is its last.
+            await asyncio.wait(pending, timeout=timeout)
+
+    async def _run_reconnects(self) -> None:
+        # The first batch goes at once: a lone reset is over in a few milliseconds.
+        first = True
+        while self._queued:
+            if not first and len(self._queued) < RECONNECT_BATCH:
+                await asyncio.sleep(RECONNECT_GATHER_S)
+            first = False
+            # A device queued twice reconnects twice: the second time in a later batch.
+            batch: list[tuple[str, bool, asyncio.Future[None]]] = []
+            later: list[tuple[str, bool, asyncio.Future[None]]] = []
+            seen: set[str] = set()
+            for item in self._queued:
+                if item[0] in seen or len(batch) >= RECONNECT_BATCH:
+                    later.append(item)
+                else:
+                    seen.add(item[0])
+                    batch.append(item)
+            self._queued = later
+            self.reconnect_batches += 1
+            try:
+                await self.command("reconnect", devices=[[device, online] for device, online, _fut in batch])
+                error: BaseException | None = None
+            except DeviceError as exc:
+                error = exc
+            for _device, _online, fut in batch:
+                if fut.done():
+                    continue
+                if error is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(DeviceError(str(error)))
 
     async def probe(self, topic_filter: str) -> list[dict[str, Any]]:
         """Retained messages a brand-new subscriber to `topic_filter` gets."""
@@ -224,6 +308,9 @@ class DeviceFleet:
             fut.set_result(doc)
 
     async def stop(self) -> None:
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
+            await asyncio.gather(self._reconnect_task, return_exceptions=True)
         proc = self._proc
         if proc is None:
             return

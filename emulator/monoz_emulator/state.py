@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 GENERATED_PREFIX = "89882806660"
@@ -22,6 +23,7 @@ def generated_iccids(count: int, prefix: str = GENERATED_PREFIX) -> list[str]:
     return [f"{prefix}{index:0{width}d}" for index in range(count)]
 
 
+@lru_cache(maxsize=4096)  # devices added together share their dates: formatted once, not per request
 def iso_utc(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -127,8 +129,14 @@ class Stats:
     hung: int = 0
     delivery_failures: int = 0  # downlinks the broker did not take (answered 500)
     uplinks_ignored: int = 0  # uplinks on a topic of no registered device (the broker drops them silently)
+    # Epoch seconds of the first and the last API answer: where a client's time goes around its requests.
+    first_answer_ts: float | None = None
+    last_answer_ts: float | None = None
 
     def answered(self, endpoint: str, status: int) -> None:
+        self.last_answer_ts = time.time()
+        if self.first_answer_ts is None:
+            self.first_answer_ts = self.last_answer_ts
         self.by_status[str(status)] += 1
         self.by_endpoint.setdefault(endpoint, Counter())[str(status)] += 1
 
@@ -142,6 +150,8 @@ class Stats:
             "hung": self.hung,
             "delivery_failures": self.delivery_failures,
             "uplinks_ignored": self.uplinks_ignored,
+            "first_answer_ts": self.first_answer_ts,
+            "last_answer_ts": self.last_answer_ts,
         }
 
 

@@ -9,6 +9,7 @@ mosquitto. Synchronisation through the emulator's blocking waits
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -151,6 +152,46 @@ def test_reset_of_disabled_sim_keeps_device_offline(emu: EmulatorProcess) -> Non
     assert_ok(api(emu, "PUT", "Sim/Reset", {"ICCID": I2}), "UpdateSuccess")
     assert emu.device_state(I2)["connects"] == 1
     assert emu.sync() and len(emu.received(I2)) == 1
+
+
+def test_a_burst_of_resets_reconnects_every_device_once(emu: EmulatorProcess) -> None:
+    # Resets answered at once and reconnected in batches: each device still
+    # reconnects once per reset and gets its own retained message once more.
+    devices = [generated_iccid(index) for index in range(10)]
+    for device in devices:
+        publish(emu, device, f"cfg-{device[-2:]}", qos=1, retain=True)
+    for device in devices:
+        emu.received(device, wait_for=1)
+    # Device 3 twice: two reconnections, two more copies.
+    targets = [*devices[:8], devices[3]]
+    batches = emu.stats()["reconnect_batches"]
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        answers = list(pool.map(lambda device: api(emu, "PUT", "Sim/Reset", {"ICCID": device}), targets))
+    for resp in answers:
+        assert_ok(resp, "UpdateSuccess")
+    for device in devices:
+        resets = targets.count(device)
+        assert emu.device_state(device)["connects"] == 1 + resets, device
+        assert payloads(emu.received(device)) == [(f"cfg-{device[-2:]}", False)] + [(f"cfg-{device[-2:]}", True)] * resets
+    stats = emu.stats()
+    assert stats["reconnecting"] == 0
+    assert 2 <= stats["reconnect_batches"] - batches <= len(targets)
+
+
+def test_a_device_is_sent_to_and_disabled_only_after_its_reconnection(emu: EmulatorProcess) -> None:
+    # The reset is answered before the device has reconnected; what follows it
+    # (a downlink, disabling the SIM) still comes after the reconnection.
+    publish(emu, I0, "kept", qos=1, retain=True)
+    emu.received(I0, wait_for=1)
+    assert_ok(api(emu, "PUT", "Sim/Reset", {"ICCID": I0}), "UpdateSuccess")
+    publish(emu, I0, "live", qos=1)
+    assert payloads(emu.received(I0, wait_for=3)) == [("kept", False), ("kept", True), ("live", False)]
+    assert_ok(api(emu, "PUT", "Sim/Reset", {"ICCID": I0}), "UpdateSuccess")
+    enable(emu, I0, False)
+    publish(emu, I0, "while-disabled", qos=1)
+    assert emu.sync()
+    assert payloads(emu.received(I0))[3:] == [("kept", True)]
+    assert emu.device_state(I0) == {**emu.device_state(I0), "enabled": False, "connects": 3}
 
 
 # ------------------------------------------------------------ validation
