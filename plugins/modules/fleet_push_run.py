@@ -111,9 +111,9 @@ options:
     description: As M(monoz.link.monoz_downlink).
     type: raw
 notes:
-  - The report, C({"summary": {total, sent, failed, skipped}, "devices": [{iccid, status, status_code, msg}, ...]}),
+  - 'The report, C({"summary": {total, sent, failed, skipped}, "devices": [{iccid, status, status_code, msg}, ...]}),
     is valid JSON after every batch. Its summary sits in a padded field at the start of the file so that it can be
-    updated in place while the rows are appended.
+    updated in place while the rows are appended.'
 seealso:
   - module: monoz.link.monoz_downlink
   - plugin: monoz.link.render_each

@@ -48,10 +48,11 @@ def test_other_arguments_are_validated_as_built_in_types():
 
     params = validate_keeping_list(validator(), args, "devices").validated_parameters
 
-    assert all(type(name) is str for name in params)
-    assert type(params["iccid"]) is str and params["iccid"] == ICCID
-    assert type(params["payload"]["apn"]) is str
-    assert type(params["payload"]["raw"]) is str and params["payload"]["raw"] == "{{ not rendered here }}"
+    # Exactly str, not a subclass: isinstance() would accept the tagged ones.
+    assert all(name.__class__ is str for name in params)
+    assert params["iccid"].__class__ is str and params["iccid"] == ICCID
+    assert params["payload"]["apn"].__class__ is str
+    assert params["payload"]["raw"].__class__ is str and params["payload"]["raw"] == "{{ not rendered here }}"
 
 
 def test_list_comes_back_as_the_same_object_and_the_rest_is_validated():
