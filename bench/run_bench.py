@@ -73,6 +73,10 @@ TARGET_RSS_MB = 300.0          # 100,000-device push: peak RSS of the tree
 TARGET_ROLE_SHARE = 0.90       # fleet_push role >= 90 % of the batch module (latency 0 and 50 ms, C = 32)
 TARGET_FAR_BATCH_SHARE = 0.85  # latency 200 ms, C = 256: batch >= 85 % of C / latency
 TARGET_FAR_ROLE_SHARE = 0.80   # ... and the role >= 80 %
+# The role-vs-batch ratio is judged on the median of this many runs of each.
+RATIO_ROUNDS = 3
+RATIO_STEPS = ("batch", "role")
+RATIO_SCENARIOS = ("lat0", "lat50")
 FLEET_MODULE_PLAYBOOKS = {
     "device_info": "device_info_fleet.yml",
     "sim": "sim_fleet.yml",
@@ -307,7 +311,8 @@ class Bench:
             csv_path.write_text("iccid\n" + iccids, encoding="ascii")
         return text_path, csv_path
 
-    def _vars_file(self, emu: EmulatorProcess, count: int, concurrency: int, inline: bool = True) -> Path:
+    def _vars_file(self, emu: EmulatorProcess, count: int, concurrency: int, inline: bool = True,
+                   batch_size: int | None = None) -> Path:
         """Extra vars of one run; with inline=False the ICCIDs are only in files the play reads."""
         self.counter += 1
         path = self.workdir / f"vars-{self.counter}.json"
@@ -322,6 +327,7 @@ class Bench:
             "bench_message": MESSAGE,
             "bench_message_text": MESSAGE_TEXT,
             "bench_concurrency": concurrency,
+            "bench_batch_size": batch_size or 1000,
             "bench_report": str(self.workdir / f"report-{self.counter}.json"),
         }
         path.write_text(json.dumps(data), encoding="utf-8")
@@ -329,9 +335,9 @@ class Bench:
 
     def run_playbook(self, emu, latency_ms, playbook: str, count: int, concurrency: int, name: str,
                      module_path: bool = False, inline: bool = True, sends: bool = True,
-                     reads: bool = False, credentials_env: bool = False) -> dict:
+                     reads: bool = False, credentials_env: bool = False, batch_size: int | None = None) -> dict:
         self.prepare(emu, latency_ms)
-        vars_file = self._vars_file(emu, count, concurrency, inline)
+        vars_file = self._vars_file(emu, count, concurrency, inline, batch_size)
         timings = self.workdir / f"timings-{self.counter}.json"
         cmd = [self.playbook_bin, "-i", str(self.inventory), str(PLAYBOOKS / playbook), "-e", f"@{vars_file}"]
         if self.args.profile:
@@ -488,6 +494,12 @@ def run_scenario(bench: Bench, sc: dict) -> dict:
                                                                  inline=False)))
         if has_role and sc["role"]:
             steps.append(("role", lambda: bench.run_playbook(emu, latency, "fleet_push.yml", m, c, "role")))
+        if has_role and sc.get("big_batches"):
+            # The scaling guide's advice at high concurrency: batches of ten
+            # times the concurrency, so a batch's first and last wave of
+            # requests (paid once per batch) weigh less.
+            steps.append(("role_big_batches", lambda: bench.run_playbook(
+                emu, latency, "fleet_push.yml", m, c, "role_big_batches", batch_size=10 * c)))
         if sc["clients"]:
             steps.append(("raw", lambda: bench.run_client(emu, latency, "raw", m, c, "raw")))
             steps.append(("capacity", lambda: bench.run_client(
@@ -497,7 +509,13 @@ def run_scenario(bench: Bench, sc: dict) -> dict:
             if bench.args.steps and key not in bench.args.steps:
                 continue
             log(f"  {key} ...")
-            result = step()
+            rounds = RATIO_ROUNDS if key in RATIO_STEPS and sc["name"] in RATIO_SCENARIOS else 1
+            tries = [step() for _ in range(rounds)]
+            # The run of median task time: one noisy run on a shared 2-core
+            # machine moves a ratio of two runs by several points.
+            result = sorted(tries, key=lambda run: run["tasks_s"] or float("inf"))[len(tries) // 2]
+            if rounds > 1:
+                result["rounds_msgs_per_s"] = [rate(run) for run in tries]
             runs[key] = result
             r = rate(result)
             log(f"  {key}: wall {result['wall_s']:.2f} s, tasks {result['tasks_s'] or 0:.2f} s, "
@@ -526,7 +544,7 @@ def derive(sc: dict) -> list:
                 "peak_rss_mb": run["peak_rss_mb"], "peak_pss_mb": run["peak_pss_mb"], "cpu_s": run["cpu_s"], "emulator_cpu_s": run["emulator_cpu_s"],
                 "delivered": run["delivery"]["ok"], "rc": run["rc"],
             })
-            for phase in ("before_first_send_s", "send_phase_s", "after_last_send_s"):
+            for phase in ("before_first_send_s", "send_phase_s", "after_last_send_s", "rounds_msgs_per_s"):
                 if phase in run:
                     r[phase] = run[phase]
         r.update(fig)
@@ -575,6 +593,9 @@ def derive(sc: dict) -> list:
             runs["role_csv"])
     if "role" in runs:
         row("role", f"(4) fleet_push role, C={c}, batch 1000{as_vars}", "measured", runs["role"])
+    if "role_big_batches" in runs:
+        row("role_big_batches", f"(4) fleet_push role, C={c}, batch {10 * c:,} (10 x C, as docs/scaling.md advises)",
+            "measured", runs["role_big_batches"])
     if "raw" in runs:
         row("raw", f"(5) raw requests client, C={c} threads, 1 Session", "measured", runs["raw"])
     if lat:
@@ -630,12 +651,22 @@ def targets(scenarios: list) -> list:
                 f"{role['msgs_per_s']:.0f} msg/s = {100 * share:.1f}%",
                 f">= {TARGET_FAR_ROLE_SHARE * limit:.0f} msg/s", share >= TARGET_FAR_ROLE_SHARE,
                 "fleet_push role, task time")
+            tuned = get(sc, "role_big_batches")
+            if tuned and tuned["msgs_per_s"]:
+                add(f"role with batches of 10 x C >= {100 * TARGET_FAR_ROLE_SHARE:.0f}% of C/latency", sc,
+                    f"{tuned['msgs_per_s']:.0f} msg/s = {100 * tuned['msgs_per_s'] / limit:.1f}%",
+                    f">= {TARGET_FAR_ROLE_SHARE * limit:.0f} msg/s", None,
+                    f"shown, not judged: fleet_push_batch_size {10 * c:,} as docs/scaling.md advises at high"
+                    " concurrency; each batch pays one ramp-up and one drain of C requests")
         if role and batch and role["msgs_per_s"] and batch["msgs_per_s"] and lat in (0, 50) and not sc.get("memory"):
             share = role["msgs_per_s"] / batch["msgs_per_s"]
             add(f"role >= {100 * TARGET_ROLE_SHARE:.0f}% of batch", sc, f"{100 * share:.1f}%",
                 f">= {100 * TARGET_ROLE_SHARE:.0f}%", share >= TARGET_ROLE_SHARE,
                 f"fleet_push role {role['msgs_per_s']:.0f} msg/s vs monoz_downlink batch "
-                f"{batch['msgs_per_s']:.0f} msg/s (same M, C and batch size; run back to back)")
+                f"{batch['msgs_per_s']:.0f} msg/s (same M, C and batch size; median of "
+                f"{len(role.get('rounds_msgs_per_s') or [0])} runs each: role "
+                f"{', '.join(f'{r:.0f}' for r in role.get('rounds_msgs_per_s') or [])}; batch "
+                f"{', '.join(f'{r:.0f}' for r in batch.get('rounds_msgs_per_s') or [])} msg/s)")
         if batch and uri and batch["msgs_per_s"] and uri["msgs_per_s"]:
             factor = batch["msgs_per_s"] / uri["msgs_per_s"]
             add("batch >= 100x uri loop", sc, f"{factor:,.0f}x", ">= 100x", factor >= TARGET_URI_FACTOR,
@@ -866,7 +897,7 @@ def scenarios_for(args: argparse.Namespace) -> list:
          "concurrency": c, "loop_devices": n, "loops": True, "role": True, "clients": True, "memory": False, **cap},
         {"name": "lat200", "title": f"Internet latency {FAR_LATENCY_MS:g} ms, M = {m:,}, C = {FAR_CONCURRENCY}",
          "latency_ms": FAR_LATENCY_MS, "devices": m, "concurrency": FAR_CONCURRENCY, "loop_devices": n,
-         "loops": False, "role": True, "clients": True, "memory": False, **cap},
+         "loops": False, "role": True, "big_batches": True, "clients": True, "memory": False, **cap},
         {"name": "memory", "title": f"Memory run: latency 0, M = {mem:,}, C = {c}", "latency_ms": 0.0,
          "devices": mem, "concurrency": c, "loop_devices": n, "loops": False, "role": args.memory_role,
          "clients": False, "memory": True, **cap},
@@ -895,7 +926,7 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="C (default 32)")
     parser.add_argument("--steps", nargs="+",
                         choices=("debug_loop", "debug_loop_args", "uri_loop", "single_controller", "single_env", *FLEET_MODULE_PLAYBOOKS, "single_module", "vars_floor", "batch_file", "batch",
-                                 "role_csv", "role", "raw", "capacity"),
+                                 "role_csv", "role", "role_big_batches", "raw", "capacity"),
                         help="run only these approaches (for investigation; targets need them all)")
     parser.add_argument("--memory-role", action="store_true",
                         help="also run the fleet_push role with the devices as extra vars in the memory run "

@@ -279,6 +279,8 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=tally.failure_message())
         else:
             result["msg"] = tally.summary_line()
+            # Printed here, not by a task of its own: -v is not needed to see it.
+            display.display(f"[{host}] {result['msg']}")
         return result
 
     def _send(self, downlinks: list, downlink_args: dict, task_vars: dict) -> dict:

@@ -18,7 +18,8 @@ description:
     device fails the task, naming it, before anything is sent.
   - Then it calls M(monoz.link.monoz_downlink) once per batch of O(batch_size) devices, exactly as a task of that
     module would run (its C(module_defaults), its controller path or its module process), and after each batch
-    prints a cumulative progress line and appends the batch's rows to the report.
+    prints a cumulative progress line and appends the batch's rows to the report. At the end it prints the summary
+    line, or fails with a message naming the failed devices.
   - No further batch starts after an HTTP 401, after more failures than O(max_failures), or after a batch that
     failed as a whole; its devices are reported as not attempted.
   - So ansible-playbook holds one batch of the fleet at a time, never all of it.

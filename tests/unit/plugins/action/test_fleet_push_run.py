@@ -214,7 +214,8 @@ def test_an_empty_list_is_an_empty_successful_push(push, tmp_path):
     assert result["changed"] is False
     assert result["summary"] == {"total": 0, "sent": 0, "failed": 0, "skipped": 0, "would_send": 0}
     assert result["msg"] == f"fleet_push: 0 device(s): 0 sent, 0 failed, 0 skipped; report {report}"
-    assert push.send.calls == [] and push.lines == []
+    # No progress line, only the summary.
+    assert push.send.calls == [] and push.lines == [f"[localhost] {result['msg']}"]
     assert read_json(report) == {"summary": {"total": 0, "sent": 0, "failed": 0, "skipped": 0}, "devices": []}
 
 
@@ -553,7 +554,8 @@ def test_check_mode_counts_would_send_writes_no_report_and_changed_follows_would
     assert result["changed"] is True
     assert result["summary"] == {"total": 3, "sent": 0, "failed": 0, "skipped": 0, "would_send": 3}
     assert result["msg"] == "fleet_push: 3 device(s): 0 sent, 0 failed, 0 skipped, 3 would send"
-    assert push.lines[-1] == "[localhost] batch 2/2: 0 sent, 0 failed, 0 skipped, 3 would send"
+    assert push.lines[-2:] == ["[localhost] batch 2/2: 0 sent, 0 failed, 0 skipped, 3 would send",
+                               f"[localhost] {result['msg']}"]
     assert not report.exists()
 
 
