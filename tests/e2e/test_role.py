@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import API_KEY, ORG, WRONG_KEY, iccid
+from e2e_support import API_KEY, ORG, WRONG_KEY, iccid, unwrapped
 
 HIDDEN = "output has been hidden"
 STOP_401 = "the API refused the key (HTTP 401), so no further batch can succeed"
@@ -369,3 +369,27 @@ def test_role_sharded_over_three_workers_reaches_each_device_once(emu, ansible, 
         written = report_of(tmp_path / f"pusher-{index}.report.json")
         assert [row["iccid"] for row in written["devices"]] == shard
         assert f"fleet_push: {len(shard)} device(s) in shard index {index} of 3 shards: {len(shard)} sent" in run.output
+
+
+# --- where each batch runs ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("forced", [False, True], ids=["controller-path", "module-process"])
+def test_role_calls_monoz_downlink_once_per_batch_with_its_module_defaults_on_either_path(emu, ansible, forced):
+    """Each batch runs as a monoz_downlink task would: in-process by default, a module process when forced,
+    with the module's module_defaults (here the only credentials) applied on both paths."""
+    devices = [iccid(i) for i in range(160, 165)]
+    env = {"MONOZ_EXECUTION": "module"} if forced else {}
+    run = push(ansible, {"fleet_push_devices": devices, "fleet_push_payload": "per-batch",
+                         "fleet_push_batch_size": 3,
+                         "e2e_module_defaults": {"org_id": ORG, "api_key": API_KEY, "api_url": emu.api_url}},
+               env=env, verbosity=3)
+
+    assert run.rc == 0, run.describe()
+    assert progress_lines(run.output) == ["batch 1/2: 3 sent, 0 failed, 0 skipped",
+                                          "batch 2/2: 5 sent, 0 failed, 0 skipped"], run.describe()
+    assert payloads(emu, devices) == {device: ["per-batch"] for device in devices}
+    # One module process per batch on the module path, none on the controller path.
+    executed = re.findall(r"python[\w.]* \S*AnsiballZ_monoz_downlink\.py", run.output)
+    assert len(executed) == (2 if forced else 0), run.describe()
+    assert API_KEY not in unwrapped(run.output)
