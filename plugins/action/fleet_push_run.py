@@ -111,6 +111,31 @@ def input_problem(params: dict, variable_names) -> str | None:
     return None
 
 
+def masked_outcome(outcome: dict, secrets: set) -> dict:
+    """A batch's result with ``secrets`` masked in what reaches a line or the report: the messages.
+
+    monoz_downlink masks its own no_log values in everything it returns;
+    this is the second lock, on the only free text the push passes on.
+    """
+    if not secrets:
+        return outcome
+
+    def mask(text):
+        if isinstance(text, str):
+            for secret in secrets:
+                text = text.replace(secret, "********")
+        return text
+
+    masked = dict(outcome, msg=mask(outcome.get("msg")))
+    if isinstance(outcome.get("results"), list):
+        masked["results"] = [
+            dict(row, msg=mask(row["msg"])) if isinstance(row.get("msg"), str) and any(
+                secret in row["msg"] for secret in secrets) else row
+            for row in outcome["results"]
+        ]
+    return masked
+
+
 class _Spool:
     """Rendered downlinks, one JSON line each, written once and read back a batch at a time."""
 
@@ -265,7 +290,7 @@ class ActionModule(ActionBase):
                 if not tally.stop:
                     # monoz_downlink masks its own no_log values; the key is
                     # masked here too before anything reaches a line or the report.
-                    outcome = mask_no_log_values(self._send(downlinks, downlink_args, task_vars), secrets)
+                    outcome = masked_outcome(self._send(downlinks, downlink_args, task_vars), secrets)
                 was_stopped = bool(tally.stop)
                 rows = tally.count_batch(batch, downlinks, outcome, params["max_failures"])
                 if report:

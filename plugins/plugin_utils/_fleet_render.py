@@ -156,26 +156,45 @@ def build_downlinks(templar, settings: MessageSettings, devices: list, variables
     in the whole fleet (default: 0, 1, ...), so that errors name the right device.
     """
     positions = list(range(len(devices))) if positions is None else positions
-    if settings.template is not None:
+    templated = settings.template is not None
+    if templated:
         # The devices' values are data: a CSV cell holding "{{ ... }}" is sent as written.
         messages = render_template(templar, settings.template, as_data(devices), variables, positions)
     else:
         messages = [settings.payload] * len(devices)
+        payload_is_json = isinstance(settings.payload, str) and is_json_container(settings.payload)
+    # With one payload for all, a device's check depends only on the length of
+    # its (already normalised) ICCID, which the topic limit counts, and on its
+    # own settings: each distinct combination is checked once.
+    checked = set()
     downlinks = []
     for position, device, message in zip(positions, devices, messages):
         iccid = device["iccid"]
         overrides = {key: device[key] for key in OVERRIDES if device.get(key) not in (None, "")}
         fmt = overrides.get("format", settings.format)
-        if fmt is None and isinstance(message, str) and is_json_container(message):
+        if fmt is None and isinstance(message, str) and (is_json_container(message) if templated else payload_is_json):
             fmt = overrides["format"] = "json"
-        try:
-            build_downlink(
-                settings.org_id, iccid, message, fmt,
-                overrides.get("topic", settings.topic),
-                overrides.get("qos", settings.qos), overrides.get("retain"),
-                prefix=f"devices[{position}] (ICCID {iccid}): ",
-            )
-        except DownlinkInputError as exc:
-            raise FleetInputError(str(exc)) from None
+        combination = None if templated else _hashable((len(iccid), fmt, tuple(sorted(overrides.items()))))
+        if combination is None or combination not in checked:
+            try:
+                build_downlink(
+                    settings.org_id, iccid, message, fmt,
+                    overrides.get("topic", settings.topic),
+                    overrides.get("qos", settings.qos), overrides.get("retain"),
+                    prefix=f"devices[{position}] (ICCID {iccid}): ",
+                )
+            except DownlinkInputError as exc:
+                raise FleetInputError(str(exc)) from None
+            if combination is not None:
+                checked.add(combination)
         downlinks.append({"iccid": iccid, "payload": message, **overrides})
     return downlinks
+
+
+def _hashable(key: tuple):
+    """``key``, or None when a device's setting cannot be a set member (then it is simply checked)."""
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key

@@ -205,3 +205,13 @@ def test_find_in_search_path_looks_in_the_subdirectory_then_the_root(tmp_path):
     # Without a search path, the playbook directory.
     assert find_in_search_path(loader, {"playbook_dir": str(tmp_path)}, "files", "a.csv") == str(
         tmp_path / "files" / "a.csv")
+
+
+def test_one_payload_is_checked_per_iccid_length_so_a_longer_iccid_still_fails_the_topic_limit(templar, tmp_path):
+    # "/ORG/" + ICCID + "/sub" + topic: with 19 digits the topic fits in 512 bytes, with 20 it does not.
+    topic = "/" + "t" * (512 - len("/ORG/") - 19 - len("/sub") - 1)
+    devices = [{"iccid": "8988280666000000%03d" % index} for index in range(5)] + [{"iccid": "89882806660000000099"}]
+    with pytest.raises(FleetInputError, match=r"devices\[5\] \(ICCID 89882806660000000099\): topic is too long"):
+        build(templar, tmp_path, devices, payload="x", topic=topic, org_id="ORG")
+    # Without the longer ICCID the same fleet passes.
+    assert len(build(templar, tmp_path, devices[:5], payload="x", topic=topic, org_id="ORG")) == 5
