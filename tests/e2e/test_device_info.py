@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import API_KEY, ORG, WRONG_KEY, iccid
+from e2e_support import API_KEY, ORG, WRONG_KEY, iccid, shows
 from module_calls import UNKNOWN_ICCID, calls, endpoint_count, publish
 
 DEVICE_KEYS = ["name", "iccid", "imei_lock", "activation_date", "expiry_date", "status", "message_count",
@@ -67,7 +67,7 @@ def test_a_wrong_key_stops_the_fleet_at_the_first_401(emu, ansible, execution):
     assert all(r["status"] == "failed" and r["msg"].startswith("not attempted: the batch stopped after HTTP 401")
                for r in result["results"][1:])
     assert result["msg"].startswith("the batch stopped at HTTP 401 Unauthorized")
-    assert WRONG_KEY not in run.output
+    assert not shows(WRONG_KEY, run.output)
     assert WRONG_KEY not in json.dumps(run.result)
 
 
@@ -101,4 +101,4 @@ def test_every_module_takes_its_credentials_from_the_action_group(emu, ansible, 
     assert run.result["sim"]["changed"] is False and run.result["sim"]["enabled"] is True
     assert run.result["sim_reset"]["status_code"] == 200
     assert [r["payload"] for r in run.result["data_info"]["records"]] == ["for data_info"]
-    assert API_KEY not in run.output
+    assert not shows(API_KEY, run.output)
