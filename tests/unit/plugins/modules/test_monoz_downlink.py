@@ -6,19 +6,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from unittest import mock
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.monoz.link.plugins.module_utils import _api_client
 from ansible_collections.monoz.link.plugins.modules import monoz_downlink
+from ansible_collections.monoz.link.tests.unit.plugins.modules import module_harness as harness
+from ansible_collections.monoz.link.tests.unit.plugins.modules.module_harness import base_args
 from ansible_collections.monoz.link.tests.unit.fakes import (
     API_KEY,
-    API_URL,
     ICCID,
     ORG_ID,
     PUBLISH_URL,
@@ -28,65 +25,17 @@ from ansible_collections.monoz.link.tests.unit.fakes import (
     ok,
 )
 
-try:  # ansible-core >= 2.19
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # older cores: the classic _ANSIBLE_ARGS way
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        serialized = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode("utf-8")
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", serialized):
-            yield
-
 ICCID2 = "8988280666000000002"
-
-
-class AnsibleExitJson(Exception):
-    def __init__(self, result: dict) -> None:
-        super().__init__(result)
-        self.result = result
-
-
-class AnsibleFailJson(Exception):
-    def __init__(self, result: dict) -> None:
-        super().__init__(result)
-        self.result = result
-
-
-def _exit_json(self, **kwargs):
-    kwargs.setdefault("changed", False)
-    raise AnsibleExitJson(kwargs)
-
-
-def _fail_json(self, **kwargs):
-    kwargs["failed"] = True
-    raise AnsibleFailJson(kwargs)
-
-
-def base_args(**overrides) -> dict:
-    args = {"org_id": ORG_ID, "api_key": API_KEY, "api_url": API_URL}
-    args.update(overrides)
-    return {key: value for key, value in args.items() if value is not None}
 
 
 def run_module(args: dict):
     """Run main() with exit_json/fail_json patched; return (kind, result)."""
-    with patch_module_args(args), \
-            mock.patch.multiple(basic.AnsibleModule, exit_json=_exit_json, fail_json=_fail_json):
-        try:
-            monoz_downlink.main()
-        except AnsibleExitJson as exc:
-            return "exit", exc.result
-        except AnsibleFailJson as exc:
-            return "fail", exc.result
-    raise AssertionError("the module returned without exit_json or fail_json")
+    return harness.run_module(monoz_downlink, args)
 
 
 def run_module_output(args: dict, capsys) -> dict:
     """Run main() with the real exit_json/fail_json: the JSON Ansible would receive."""
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            monoz_downlink.main()
-    return json.loads(capsys.readouterr().out)
+    return harness.run_module_output(monoz_downlink, args, capsys)
 
 
 def expected_headers(key: str = API_KEY) -> dict:

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sys
 from types import SimpleNamespace
@@ -15,7 +13,6 @@ from unittest import mock
 
 import pytest
 
-from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.parsing.dataloader import DataLoader
@@ -31,17 +28,9 @@ from ansible_collections.monoz.link.plugins.plugin_utils._controller_action impo
     python_environment,
     validation_failure_message,
 )
+from ansible_collections.monoz.link.tests.unit.plugins.modules.module_harness import patch_module_args
 
 MODULE = "monoz.link.monoz_downlink"
-
-try:  # ansible-core >= 2.19
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # older cores: the classic _ANSIBLE_ARGS way
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        serialized = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode("utf-8")
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", serialized):
-            yield
 
 
 class RecordingAction(ControllerPathAction):
